@@ -1,0 +1,234 @@
+//! Guest SDK for ws3 rules.
+//!
+//! A rule is one crate: a type implementing [`Rule`] and one [`export_rule!`] line. The same code
+//! compiles to a wasm component (`cargo xtask build-rules`) that ws3-lint and ws3-webhook load, and
+//! to a native library whose unit tests use [`testing`].
+//!
+//! ```ignore
+//! use ws3_policy_sdk::prelude::*;
+//! use ws3_policy_sdk::k8s_openapi::api::apps::v1::StatefulSet;
+//!
+//! pub struct NoReplicas;
+//!
+//! impl Rule for NoReplicas {
+//!     const META: Meta = Meta {
+//!         id: "statefulset-replicas",
+//!         title: "statefulset without replicas",
+//!         severity: Severity::Warning,
+//!         applies_to: &[KindRef::new("apps", "StatefulSet")],
+//!         reads: &[],
+//!         rationale: "...",
+//!         docs: include_str!("../README.md"),
+//!     };
+//!
+//!     fn validate(req: &Request, _cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+//!         let Some(sts) = req.object::<StatefulSet>()? else { return Ok(vec![]) };
+//!         Ok(match sts.spec.and_then(|s| s.replicas) {
+//!             Some(_) => vec![],
+//!             None => vec![Self::finding("replicas not set", Path::root().key("spec"), "set spec.replicas")],
+//!         })
+//!     }
+//! }
+//!
+//! ws3_policy_sdk::export_rule!(NoReplicas);
+//! ```
+
+mod cluster;
+mod path;
+mod request;
+pub mod testing;
+mod workload;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod guest;
+
+pub use cluster::Cluster;
+pub use k8s_openapi;
+pub use path::Path;
+pub use request::{Error, Request};
+pub use serde_json;
+pub use workload::{PodTemplate, WORKLOAD_KINDS, is_controlled, pod_template};
+
+/// Everything a rule author needs in scope.
+pub mod prelude {
+    pub use crate::{
+        Cluster, Error, Finding, KindRef, Meta, ObjectRef, Operation, Path, Request, Rule, Severity,
+    };
+}
+
+/// The interface version this SDK builds against (the WIT package `ws3:policy`).
+pub const INTERFACE_VERSION: &str = "0.1.0";
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Should be fixed.
+    Warning,
+    /// Must be fixed.
+    Error,
+}
+
+/// What is happening to the object under review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Admission: created.
+    Create,
+    /// Admission: replaced; the old object is available.
+    Update,
+    /// Admission: deleted; only the old object is available.
+    Delete,
+    /// Offline lint of a file set.
+    Lint,
+}
+
+/// A Kubernetes kind, by API group (`""` for core) and kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KindRef {
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+}
+
+impl KindRef {
+    /// A kind in the given API group.
+    pub const fn new(group: &'static str, kind: &'static str) -> Self {
+        Self { group, kind }
+    }
+
+    /// The kind of a `k8s-openapi` resource type.
+    pub const fn of<K: k8s_openapi::Resource>() -> Self {
+        Self { group: K::GROUP, kind: K::KIND }
+    }
+}
+
+/// The object a finding is about, when it is not the object under review.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    /// API version, e.g. `v1`.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace; empty for cluster-scoped objects.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// The Namespace object of the given name.
+    pub fn namespace(name: &str) -> Self {
+        Self {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: String::new(),
+            name: name.into(),
+        }
+    }
+}
+
+/// A rule's metadata, declared once as [`Rule::META`].
+#[derive(Debug, Clone, Copy)]
+pub struct Meta {
+    /// Stable id, e.g. `statefulset-emptydir-data`.
+    pub id: &'static str,
+    /// One line, lowercase, no trailing period.
+    pub title: &'static str,
+    /// Default severity.
+    pub severity: Severity,
+    /// Kinds the rule reviews.
+    pub applies_to: &'static [KindRef],
+    /// Kinds the rule may read through [`Cluster`].
+    pub reads: &'static [KindRef],
+    /// One paragraph on why it matters.
+    pub rationale: &'static str,
+    /// Full Markdown documentation (what, why, bad example, fixed example).
+    pub docs: &'static str,
+}
+
+/// One problem in the object under review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Rule id.
+    pub rule_id: String,
+    /// Severity.
+    pub severity: Severity,
+    /// What is wrong; lowercase, no trailing period, never a secret value.
+    pub message: String,
+    /// JSON path of the offending field.
+    pub path: String,
+    /// How to fix it.
+    pub hint: String,
+    /// The object the finding is about when it is not the reviewed one.
+    pub subject: Option<ObjectRef>,
+}
+
+impl Finding {
+    /// Sets the object the finding is about.
+    #[must_use]
+    pub fn about(mut self, subject: ObjectRef) -> Self {
+        self.subject = Some(subject);
+        self
+    }
+
+    /// Overrides the severity.
+    #[must_use]
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+}
+
+/// A ws3 rule.
+pub trait Rule {
+    /// The rule's metadata.
+    const META: Meta;
+
+    /// Reviews one object. Return findings for problems; return [`Error`] only when the input
+    /// cannot be read.
+    fn validate(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error>;
+
+    /// A finding of this rule with its default severity.
+    fn finding(message: impl Into<String>, path: impl Into<String>, hint: impl Into<String>) -> Finding {
+        Finding {
+            rule_id: Self::META.id.to_owned(),
+            severity: Self::META.severity,
+            message: message.into(),
+            path: path.into(),
+            hint: hint.into(),
+            subject: None,
+        }
+    }
+}
+
+/// Exports a [`Rule`] as the component's `ws3:policy/rule` interface.
+///
+/// On targets other than `wasm32` it expands to nothing, so the rule crate also builds natively
+/// for its unit tests.
+#[macro_export]
+macro_rules! export_rule {
+    ($rule:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)] // the generated export glue; see ws3_policy_sdk::guest
+        const _: () = {
+            struct __Ws3Export;
+            impl $crate::guest::bindings::exports::ws3::policy::rule::Guest for __Ws3Export {
+                fn metadata() -> $crate::guest::bindings::ws3::policy::types::Metadata {
+                    $crate::guest::metadata::<$rule>()
+                }
+                fn validate(
+                    request: $crate::guest::bindings::ws3::policy::types::Request,
+                ) -> ::core::result::Result<
+                    $crate::guest::Findings,
+                    ::std::string::String,
+                > {
+                    $crate::guest::validate::<$rule>(request)
+                }
+            }
+            $crate::__ws3_export_policy!(__Ws3Export with_types_in $crate::guest::bindings);
+        };
+    };
+}

@@ -1,0 +1,161 @@
+//! The request a rule reviews.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+
+use crate::Operation;
+
+/// An error a rule returns when it cannot read its input. Crosses the wasm boundary as a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Error {
+    /// An error with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    /// A JSON document that does not decode as `what`; names the field, never the value.
+    pub(crate) fn decode(what: &str, err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let field = err.path().to_string();
+        let detail = redact_quoted(&err.inner().to_string());
+        if field.is_empty() || field == "." {
+            Self(format!("cannot read {what}: {detail}"))
+        } else {
+            Self(format!("cannot read {what}: field `{field}`: {detail}"))
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Replaces the contents of double-quoted strings in a decoder message (serde quotes the
+/// offending value, which may be a password) with `…`.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quote = false;
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        match (in_quote, c) {
+            (false, '"') => {
+                in_quote = true;
+                out.push_str("\"…");
+            }
+            (true, '\\') => {
+                chars.next();
+            }
+            (true, '"') => {
+                in_quote = false;
+                out.push('"');
+            }
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
+
+/// Decodes JSON into `T`, naming the failing field on error.
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, json: &str) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| Error::decode(what, e))
+}
+
+/// One evaluation: what happens, to which object.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The operation.
+    pub operation: Operation,
+    /// The object under review as JSON (absent on delete).
+    pub object: Option<String>,
+    /// The previous object as JSON (update and delete).
+    pub old_object: Option<String>,
+    /// Effective namespace of the object.
+    pub namespace: String,
+    /// Rule settings as a JSON object.
+    pub settings: String,
+}
+
+#[derive(serde::Deserialize)]
+struct TypeMeta {
+    #[serde(default)]
+    kind: String,
+}
+
+impl Request {
+    /// A request for the given operation and object JSON.
+    pub fn new(operation: Operation, object: Option<String>, old_object: Option<String>, namespace: impl Into<String>) -> Self {
+        Self { operation, object, old_object, namespace: namespace.into(), settings: "{}".into() }
+    }
+
+    /// The JSON of the object the decision is about: the object, or on delete the old object.
+    pub fn reviewed_json(&self) -> Option<&str> {
+        self.object.as_deref().or(self.old_object.as_deref())
+    }
+
+    /// The kind of the reviewed object.
+    pub fn kind(&self) -> Result<String, Error> {
+        match self.reviewed_json() {
+            Some(json) => Ok(decode::<TypeMeta>("object", json)?.kind),
+            None => Ok(String::new()),
+        }
+    }
+
+    /// The object under review decoded as `K` (`None` on delete).
+    pub fn object<K: DeserializeOwned + k8s_openapi::Resource>(&self) -> Result<Option<K>, Error> {
+        self.object.as_deref().map(|j| decode(K::KIND, j)).transpose()
+    }
+
+    /// The previous object decoded as `K` (`None` on create and lint).
+    pub fn old_object<K: DeserializeOwned + k8s_openapi::Resource>(&self) -> Result<Option<K>, Error> {
+        self.old_object.as_deref().map(|j| decode(K::KIND, j)).transpose()
+    }
+
+    /// The object the decision is about decoded as `K`: the object, or on delete the old object.
+    pub fn reviewed<K: DeserializeOwned + k8s_openapi::Resource>(&self) -> Result<Option<K>, Error> {
+        self.reviewed_json().map(|j| decode(K::KIND, j)).transpose()
+    }
+
+    /// The rule's settings decoded as `T`.
+    pub fn settings<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        decode("settings", if self.settings.is_empty() { "{}" } else { &self.settings })
+    }
+
+    /// Whether this is an admission request (not an offline lint).
+    pub fn is_admission(&self) -> bool {
+        self.operation != Operation::Lint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::StatefulSet;
+
+    #[test]
+    fn decode_errors_name_the_field_not_the_value() {
+        let json = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db"},"spec":{"replicas":"hunter2","selector":{},"template":{}}}"#;
+        let req = Request::new(Operation::Lint, Some(json.into()), None, "default");
+        let err = req.object::<StatefulSet>().unwrap_err();
+        assert!(err.message().contains("spec.replicas"), "{err}");
+        assert!(!err.message().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn kind_comes_from_the_reviewed_object() {
+        let req = Request::new(Operation::Delete, None, Some(r#"{"kind":"Service"}"#.into()), "ns");
+        assert_eq!(req.kind().unwrap(), "Service");
+    }
+}
