@@ -50,9 +50,8 @@ pub fn pod_template(kind: &str, json: &str) -> Result<Option<PodTemplate>, Error
     let template_path = || Path::root().keys(&["spec", "template", "spec"]);
     let from_template = |kind: &str,
                          metadata: ObjectMeta,
-                         template: Option<k8s_openapi::api::core::v1::PodTemplateSpec>,
+                         template: k8s_openapi::api::core::v1::PodTemplateSpec,
                          spec_path: Path| {
-        let template = template.unwrap_or_default();
         PodTemplate {
             kind: kind.to_owned(),
             metadata,
@@ -74,27 +73,27 @@ pub fn pod_template(kind: &str, json: &str) -> Result<Option<PodTemplate>, Error
         }
         "Deployment" => {
             let o: Deployment = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.map(|s| s.template), template_path())
+            from_template(kind, o.metadata, o.spec.template, template_path())
         }
         "StatefulSet" => {
             let o: StatefulSet = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.map(|s| s.template), template_path())
+            from_template(kind, o.metadata, o.spec.template, template_path())
         }
         "DaemonSet" => {
             let o: DaemonSet = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.map(|s| s.template), template_path())
+            from_template(kind, o.metadata, o.spec.template, template_path())
         }
         "ReplicaSet" => {
             let o: ReplicaSet = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.and_then(|s| s.template), template_path())
+            from_template(kind, o.metadata, o.spec.template.unwrap_or_default(), template_path())
         }
         "Job" => {
             let o: Job = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.map(|s| s.template), template_path())
+            from_template(kind, o.metadata, o.spec.map(|s| s.template).unwrap_or_default(), template_path())
         }
         "CronJob" => {
             let o: CronJob = decode(kind, json)?;
-            let template = o.spec.and_then(|s| s.job_template.spec).map(|s| s.template);
+            let template = o.spec.job_template.spec.map(|s| s.template).unwrap_or_default();
             let path = Path::root().keys(&["spec", "jobTemplate", "spec", "template", "spec"]);
             from_template(kind, o.metadata, template, path)
         }
