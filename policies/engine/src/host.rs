@@ -95,7 +95,7 @@ impl HostState {
 impl v0_1::ws3::policy::types::Host for HostState {}
 
 impl v0_1::ws3::policy::cluster::Host for HostState {
-    fn get(
+    fn get_object(
         &mut self,
         kind: v0_1::ws3::policy::types::KindRef,
         namespace: String,
@@ -105,7 +105,7 @@ impl v0_1::ws3::policy::cluster::Host for HostState {
         Ok(self.source.get(&kind, &namespace, &name).map(|json| expose(&kind, &json)))
     }
 
-    fn list(&mut self, kind: v0_1::ws3::policy::types::KindRef, namespace: String) -> Result<Vec<String>, String> {
+    fn list_objects(&mut self, kind: v0_1::ws3::policy::types::KindRef, namespace: String) -> Result<Vec<String>, String> {
         let kind = self.kind(kind)?;
         Ok(self.source.list(&kind, &namespace).iter().map(|json| expose(&kind, json)).collect())
     }

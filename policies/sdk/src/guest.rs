@@ -37,9 +37,9 @@ fn kind_ref(k: &KindRef) -> types::KindRef {
 }
 
 /// The metadata of rule `R` in WIT form.
-pub fn metadata<R: Rule>() -> types::Metadata {
+pub fn metadata<R: Rule>() -> types::RuleMetadata {
     let m = R::META;
-    types::Metadata {
+    types::RuleMetadata {
         id: m.id.to_owned(),
         title: m.title.to_owned(),
         severity: severity(m.severity),
@@ -54,11 +54,11 @@ struct HostCluster;
 
 impl Cluster for HostCluster {
     fn get_json(&self, kind: KindRef, namespace: &str, name: &str) -> Result<Option<String>, Error> {
-        cluster::get(&kind_ref(&kind), namespace, name).map_err(Error::new)
+        cluster::get_object(&kind_ref(&kind), namespace, name).map_err(Error::new)
     }
 
     fn list_json(&self, kind: KindRef, namespace: &str) -> Result<Vec<String>, Error> {
-        cluster::list(&kind_ref(&kind), namespace).map_err(Error::new)
+        cluster::list_objects(&kind_ref(&kind), namespace).map_err(Error::new)
     }
 }
 

@@ -216,7 +216,7 @@ macro_rules! export_rule {
         const _: () = {
             struct __Ws3Export;
             impl $crate::guest::bindings::exports::ws3::policy::rule::Guest for __Ws3Export {
-                fn metadata() -> $crate::guest::bindings::ws3::policy::types::Metadata {
+                fn metadata() -> $crate::guest::bindings::ws3::policy::types::RuleMetadata {
                     $crate::guest::metadata::<$rule>()
                 }
                 fn validate(
