@@ -33,6 +33,9 @@
 //! ws3_policy_sdk::export_rule!(NoReplicas);
 //! ```
 
+// The generated bindings name this crate by its external path, also from inside it.
+extern crate self as ws3_policy_sdk;
+
 mod cluster;
 mod path;
 mod request;
@@ -228,7 +231,7 @@ macro_rules! export_rule {
                     $crate::guest::validate::<$rule>(request)
                 }
             }
-            $crate::__ws3_export_policy!(__Ws3Export with_types_in $crate::guest::bindings);
+            $crate::guest::bindings::__ws3_export_policy!(__Ws3Export with_types_in $crate::guest::bindings);
         };
     };
 }

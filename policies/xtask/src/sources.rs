@@ -1,0 +1,107 @@
+//! Hashes of the sources a rule component is built from: the rule crate (without its fixtures),
+//! the guest SDK and the WIT folder. A committed component whose recorded hash differs is stale.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+fn files(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if skip.contains(&name) || name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            files(&path, skip, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The source hash of the rule crate in `rule_dir`.
+pub fn hash(root: &Path, rule_dir: &Path) -> Result<String> {
+    let mut all = Vec::new();
+    files(rule_dir, &["fixtures", "target"], &mut all)?;
+    files(&root.join("policies/sdk"), &["target"], &mut all)?;
+    files(&root.join("policies/wit"), &[], &mut all)?;
+    all.sort();
+    let mut hasher = Sha256::new();
+    for file in &all {
+        let rel = file.strip_prefix(root).unwrap_or(file);
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        // Line endings must not make a checkout on another OS look stale.
+        let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let text: Vec<u8> = text.into_iter().filter(|&b| b != b'\r').collect();
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(&text);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Messages for every rule whose committed component is missing or stale.
+pub fn stale(root: &Path, rules: &[(String, PathBuf)]) -> Result<Vec<String>> {
+    let builtin = root.join("policies/builtin");
+    let manifest = std::fs::read_to_string(builtin.join("SOURCES")).unwrap_or_default();
+    let recorded = |id: &str| {
+        manifest.lines().find_map(|l| l.strip_prefix(id).and_then(|rest| rest.strip_prefix(' ')).map(str::trim))
+    };
+    let mut out = Vec::new();
+    for (id, dir) in rules {
+        let component = builtin.join(format!("{id}.wasm"));
+        if !component.is_file() {
+            out.push(format!("{} is missing", component.display()));
+            continue;
+        }
+        let now = hash(root, dir)?;
+        match recorded(id) {
+            Some(h) if h == now => {}
+            Some(_) => out.push(format!("{} is stale: its sources changed since it was built", component.display())),
+            None => out.push(format!("{} has no recorded source hash in policies/builtin/SOURCES", component.display())),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed components were built from the sources in this tree. Fails when a rule,
+    /// the SDK or the WIT changed without `cargo xtask build-rules`.
+    #[test]
+    fn builtin_components_match_their_sources() {
+        let root = crate::workspace_root();
+        let rules = crate::rule_crates(&root).unwrap();
+        assert!(!rules.is_empty(), "no rule crates found");
+        let stale = stale(&root, &rules).unwrap();
+        assert!(stale.is_empty(), "{}\nrun `cargo xtask build-rules`", stale.join("\n"));
+    }
+
+    #[test]
+    fn hash_changes_with_a_source_file() {
+        let dir = tempfile_dir();
+        std::fs::create_dir_all(dir.join("policies/sdk")).unwrap();
+        std::fs::create_dir_all(dir.join("policies/wit")).unwrap();
+        std::fs::create_dir_all(dir.join("policies/rules/r/src")).unwrap();
+        std::fs::write(dir.join("policies/rules/r/src/lib.rs"), "a").unwrap();
+        let a = hash(&dir, &dir.join("policies/rules/r")).unwrap();
+        std::fs::write(dir.join("policies/rules/r/src/lib.rs"), "b").unwrap();
+        let b = hash(&dir, &dir.join("policies/rules/r")).unwrap();
+        std::fs::write(dir.join("policies/rules/r/src/lib.rs"), "b\r").unwrap();
+        let c = hash(&dir, &dir.join("policies/rules/r")).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(b, c, "CR must not matter");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ws3-xtask-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+}
