@@ -92,8 +92,9 @@ fn is_conninfo_with_password(line: &str) -> bool {
             .any(|k| has(k))
 }
 
-/// The `key=value` pairs of a line, skipping anything else. A bare value that itself looks like
-/// `key=value` (as in pgbouncer's `name = host=... dbname=...`) starts the next pair instead.
+/// The `key=value` pairs of a line, skipping anything else. A bare value after a spaced `=` that
+/// itself looks like `key=value` (as in pgbouncer's `name = host=... dbname=...`) starts the next
+/// pair instead.
 fn conninfo_pairs(line: &str) -> Vec<(&str, String)> {
     let bytes = line.as_bytes();
     let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
@@ -144,9 +145,12 @@ fn conninfo_pairs(line: &str) -> Vec<(&str, String)> {
                 .find(char::is_whitespace)
                 .map_or(line.len(), |n| value_start + n);
             let value = &line[value_start..end];
-            let nested = value
-                .find('=')
-                .is_some_and(|n| n > 0 && value.as_bytes()[..n].iter().all(|&b| is_key_byte(b)));
+            // Only a spaced `name = key=value` nests; `password=abc=` is a value with `=` in it.
+            let spaced = eq > i || value_start > eq + 1;
+            let nested = spaced
+                && value.find('=').is_some_and(|n| {
+                    n > 0 && value.as_bytes()[..n].iter().all(|&b| is_key_byte(b))
+                });
             if nested {
                 pairs.push((key, String::new()));
                 i = value_start;
@@ -252,6 +256,8 @@ mod tests {
         for v in [
             "host=db port=5432 dbname=app user=app password=x",
             "host=db password='x y'",
+            "host=db user=app password=c2VjcmV0=",
+            "host=db user=app password=a=b",
             "user=app password='it\\'s'",
             "dbname = app password = x",
             "mydb = host=db dbname=mydb password=x",
