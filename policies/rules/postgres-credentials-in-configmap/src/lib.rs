@@ -1,1 +1,254 @@
+#![doc = include_str!("../README.md")]
 
+mod detect;
+
+use ws3_policy_sdk::k8s_openapi::api::core::v1::{ConfigMap, EnvFromSource, EnvVar};
+use ws3_policy_sdk::prelude::*;
+use ws3_policy_sdk::{PodTemplate, WORKLOAD_KINDS, is_controlled, pod_template};
+
+use detect::{has_inline_password, is_credential_key, is_literal_secret};
+
+/// `postgres-credentials-in-configmap`: a postgres password kept in a ConfigMap or a plain env
+/// value instead of a Secret.
+#[derive(Debug, Clone, Copy)]
+pub struct PostgresCredentialsInConfigMap;
+
+const CONFIG_MAP: KindRef = KindRef::new("", "ConfigMap");
+
+/// ConfigMap and every workload kind, kept in step with the SDK's list.
+const APPLIES_TO: [KindRef; WORKLOAD_KINDS.len() + 1] = {
+    let mut kinds = [CONFIG_MAP; WORKLOAD_KINDS.len() + 1];
+    let mut i = 0;
+    while i < WORKLOAD_KINDS.len() {
+        kinds[i + 1] = WORKLOAD_KINDS[i];
+        i += 1;
+    }
+    kinds
+};
+
+const SECRET_HINT: &str = "move it to a Secret and reference it with secretKeyRef or secretRef \
+                           (or mount the Secret as a file and use a *_FILE variable)";
+
+impl Rule for PostgresCredentialsInConfigMap {
+    const META: Meta = Meta {
+        id: "postgres-credentials-in-configmap",
+        title: "postgres password in a configmap or a plain env value",
+        severity: Severity::Error,
+        applies_to: &APPLIES_TO,
+        reads: &[CONFIG_MAP],
+        rationale: "configmaps and pod specs are readable by anyone who may read the workload, are \
+                    printed by kubectl describe and end up in git and logs; a Secret has its own \
+                    access rules, can be encrypted at rest and is kept in tmpfs on the node",
+        docs: include_str!("../README.md"),
+    };
+
+    fn validate(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+        // A deleted object leaks nothing new.
+        let Some(json) = req
+            .object
+            .as_deref()
+            .filter(|_| req.operation != Operation::Delete)
+        else {
+            return Ok(vec![]);
+        };
+        let kind = req.kind()?;
+        if kind == CONFIG_MAP.kind {
+            let config_map = req.object::<ConfigMap>()?.unwrap_or_default();
+            return Ok(config_map_findings(&config_map));
+        }
+        match pod_template(&kind, json)? {
+            Some(template) if !is_controlled(&template.metadata) => {
+                workload_findings(&template, &req.namespace, cluster)
+            }
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+ws3_policy_sdk::export_rule!(PostgresCredentialsInConfigMap);
+
+/// A ConfigMap key that holds a postgres credential.
+struct CredentialKey<'a> {
+    /// `data` or `binaryData`.
+    field: &'static str,
+    key: &'a str,
+    /// Whether the key holds a connection string (rather than a password named as such).
+    connection_string: bool,
+}
+
+/// The keys of a ConfigMap that hold postgres credentials: a non-empty value under a credential
+/// key name, a connection string with an inline password, or a credential key in binaryData.
+fn credential_keys(config_map: &ConfigMap) -> Vec<CredentialKey<'_>> {
+    let data = config_map.data.iter().flatten().filter_map(|(key, value)| {
+        let password = is_credential_key(key) && is_literal_secret(value);
+        let connection_string = !password && has_inline_password(value);
+        (password || connection_string).then_some(CredentialKey {
+            field: "data",
+            key,
+            connection_string,
+        })
+    });
+    let binary = config_map
+        .binary_data
+        .iter()
+        .flatten()
+        .filter_map(|(key, value)| {
+            (is_credential_key(key) && !value.0.is_empty()).then_some(CredentialKey {
+                field: "binaryData",
+                key,
+                connection_string: false,
+            })
+        });
+    data.chain(binary).collect()
+}
+
+/// (a) One finding per ConfigMap key holding a credential.
+fn config_map_findings(config_map: &ConfigMap) -> Vec<Finding> {
+    credential_keys(config_map)
+        .into_iter()
+        .map(|c| {
+            let field = if c.field == "data" { "" } else { "binaryData " };
+            let what = if c.connection_string {
+                "a postgres connection string with an inline password"
+            } else {
+                "a postgres password"
+            };
+            PostgresCredentialsInConfigMap::finding(
+                format!("configmap {field}key {:?} holds {what}", c.key),
+                Path::root().key(c.field).key(c.key),
+                SECRET_HINT,
+            )
+        })
+        .collect()
+}
+
+/// The env-related parts of one container, init container or ephemeral container.
+struct ContainerEnv<'a> {
+    label: &'static str,
+    name: &'a str,
+    path: Path,
+    env: &'a [EnvVar],
+    env_from: &'a [EnvFromSource],
+}
+
+fn container_envs(template: &PodTemplate) -> Vec<ContainerEnv<'_>> {
+    let spec = &template.spec;
+    let at = |field: &str, i: usize| template.spec_path.clone().key(field).index(i);
+    let mut out = Vec::new();
+    for (i, c) in spec.init_containers.iter().flatten().enumerate() {
+        out.push(ContainerEnv {
+            label: "init container",
+            name: &c.name,
+            path: at("initContainers", i),
+            env: c.env.as_deref().unwrap_or_default(),
+            env_from: c.env_from.as_deref().unwrap_or_default(),
+        });
+    }
+    for (i, c) in spec.containers.iter().enumerate() {
+        out.push(ContainerEnv {
+            label: "container",
+            name: &c.name,
+            path: at("containers", i),
+            env: c.env.as_deref().unwrap_or_default(),
+            env_from: c.env_from.as_deref().unwrap_or_default(),
+        });
+    }
+    for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
+        out.push(ContainerEnv {
+            label: "ephemeral container",
+            name: &c.name,
+            path: at("ephemeralContainers", i),
+            env: c.env.as_deref().unwrap_or_default(),
+            env_from: c.env_from.as_deref().unwrap_or_default(),
+        });
+    }
+    out
+}
+
+/// (b) and (c): credentials in env values, configMapKeyRefs and envFrom ConfigMaps.
+fn workload_findings(
+    template: &PodTemplate,
+    namespace: &str,
+    cluster: &dyn Cluster,
+) -> Result<Vec<Finding>, Error> {
+    let mut findings = Vec::new();
+    for c in container_envs(template) {
+        let who = format!("{} {:?}", c.label, c.name);
+        for (j, var) in c.env.iter().enumerate() {
+            if let Some(finding) = env_finding(&who, var, c.path.clone().key("env").index(j)) {
+                findings.push(finding);
+            }
+        }
+        for (j, source) in c.env_from.iter().enumerate() {
+            let Some(reference) = &source.config_map_ref else {
+                continue;
+            };
+            let Some(config_map) = cluster.get::<ConfigMap>(namespace, &reference.name)? else {
+                continue;
+            };
+            let keys = credential_keys(&config_map);
+            if keys.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = keys.iter().map(|k| format!("{:?}", k.key)).collect();
+            let plural = if names.len() == 1 { "" } else { "s" };
+            findings.push(PostgresCredentialsInConfigMap::finding(
+                format!(
+                    "{who} loads configmap {:?} with envFrom, which holds postgres credentials in \
+                     key{plural} {}",
+                    reference.name,
+                    names.join(", ")
+                ),
+                c.path.clone().key("envFrom").index(j).key("configMapRef"),
+                "move those keys to a Secret and load it with envFrom.secretRef",
+            ));
+        }
+    }
+    Ok(findings)
+}
+
+/// (b) A credential in one env var: a configMapKeyRef to a credential, a literal password under
+/// a credential name, or a literal connection string with an inline password.
+fn env_finding(who: &str, var: &EnvVar, path: Path) -> Option<Finding> {
+    let name = &var.name;
+    if let Some(r) = var
+        .value_from
+        .as_ref()
+        .and_then(|s| s.config_map_key_ref.as_ref())
+    {
+        return (is_credential_key(name) || is_credential_key(&r.key)).then(|| {
+            PostgresCredentialsInConfigMap::finding(
+                format!(
+                    "{who} takes the postgres password in env var {name:?} from configmap {:?} \
+                     key {:?}",
+                    r.name, r.key
+                ),
+                path.key("valueFrom").key("configMapKeyRef"),
+                "store it in a Secret and use valueFrom.secretKeyRef",
+            )
+        });
+    }
+    let value = var.value.as_deref().unwrap_or_default();
+    if is_credential_key(name) && is_literal_secret(value) {
+        Some(PostgresCredentialsInConfigMap::finding(
+            format!("{who} sets env var {name:?} to a literal postgres password"),
+            path,
+            "take it from a Secret with valueFrom.secretKeyRef (or mount the Secret as a file and \
+             use a *_FILE variable)",
+        ))
+    } else if has_inline_password(value) {
+        Some(PostgresCredentialsInConfigMap::finding(
+            format!(
+                "{who} sets env var {name:?} to a postgres connection string with an inline password"
+            ),
+            path,
+            "take the password from a Secret with secretKeyRef and write it as $(VAR) in the url, or \
+             take the whole url from a Secret",
+        ))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,130 @@
+#![doc = include_str!("../README.md")]
 
+mod dirs;
+
+use ws3_policy_sdk::k8s_openapi::api::apps::v1::StatefulSet;
+use ws3_policy_sdk::k8s_openapi::api::core::v1::{Container, PodSpec};
+use ws3_policy_sdk::prelude::*;
+use ws3_policy_sdk::{is_controlled, pod_template};
+
+/// `statefulset-emptydir-data`: a StatefulSet keeps data on an `emptyDir` volume.
+#[derive(Debug, Clone, Copy)]
+pub struct StatefulSetEmptyDirData;
+
+impl Rule for StatefulSetEmptyDirData {
+    const META: Meta = Meta {
+        id: "statefulset-emptydir-data",
+        title: "statefulset keeps its data on an emptydir volume",
+        severity: Severity::Error,
+        applies_to: &[KindRef::new("apps", "StatefulSet")],
+        reads: &[],
+        rationale: "an emptyDir volume lives and dies with its pod: when a StatefulSet pod is \
+                    deleted, evicted or rescheduled, the database files on it are gone; data \
+                    belongs on a PersistentVolumeClaim, one per replica from volumeClaimTemplates",
+        docs: include_str!("../README.md"),
+    };
+
+    fn validate(req: &Request, _cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+        // On delete there is nothing left to keep data in.
+        let Some(json) = req
+            .object
+            .as_deref()
+            .filter(|_| req.operation != Operation::Delete)
+        else {
+            return Ok(vec![]);
+        };
+        let Some(template) = pod_template(&req.kind()?, json)? else {
+            return Ok(vec![]);
+        };
+        if template.kind != "StatefulSet" || is_controlled(&template.metadata) {
+            return Ok(vec![]);
+        }
+        // The pod template does not carry the claim templates; read them from the object.
+        let has_claim_templates = req
+            .object::<StatefulSet>()?
+            .and_then(|sts| sts.spec.volume_claim_templates)
+            .is_some_and(|claims| !claims.is_empty());
+
+        let spec = &template.spec;
+        let check = Check {
+            spec,
+            volumes_path: template.spec_path.clone().key("volumes"),
+            no_persistent_storage: !has_claim_templates && !has_persistent_volume(spec),
+        };
+        let mut findings = Vec::new();
+        for c in spec.init_containers.iter().flatten() {
+            check.container("init container", c, &mut findings);
+        }
+        for c in &spec.containers {
+            check.container("container", c, &mut findings);
+        }
+        Ok(findings)
+    }
+}
+
+ws3_policy_sdk::export_rule!(StatefulSetEmptyDirData);
+
+/// Whether the pod spec has a PersistentVolumeClaim or generic ephemeral volume.
+fn has_persistent_volume(spec: &PodSpec) -> bool {
+    spec.volumes
+        .iter()
+        .flatten()
+        .any(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some())
+}
+
+/// The per-pod-spec context of the mount checks.
+struct Check<'a> {
+    spec: &'a PodSpec,
+    volumes_path: Path,
+    /// No volumeClaimTemplates, PVC or ephemeral volume: every writable non-scratch mount is data.
+    no_persistent_storage: bool,
+}
+
+impl Check<'_> {
+    /// Adds one finding per data mount of `container` on an emptyDir volume.
+    fn container(&self, label: &str, container: &Container, findings: &mut Vec<Finding>) {
+        let pgdata = container
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "PGDATA")
+            .and_then(|e| e.value.as_deref())
+            .filter(|v| !v.is_empty());
+        let volumes = self.spec.volumes.as_deref().unwrap_or_default();
+        for mount in container.volume_mounts.iter().flatten() {
+            let Some((index, volume)) = volumes
+                .iter()
+                .enumerate()
+                .find(|(_, v)| v.name == mount.name)
+            else {
+                continue;
+            };
+            if volume.empty_dir.is_none() {
+                continue;
+            }
+            let path = mount.mount_path.as_str();
+            let writable = mount.read_only != Some(true);
+            let is_data = dirs::is_data_dir(path, pgdata)
+                || dirs::is_data_volume_name(&volume.name)
+                || (self.no_persistent_storage && writable && !dirs::is_scratch(path));
+            if is_data {
+                findings.push(StatefulSetEmptyDirData::finding(
+                    format!(
+                        "{label} {:?} keeps its data at {path} on emptyDir volume {:?}, which is \
+                         deleted with the pod",
+                        container.name, volume.name
+                    ),
+                    self.volumes_path.clone().index(index).key("emptyDir"),
+                    format!(
+                        "replace emptyDir volume {:?} with a volumeClaimTemplates entry of that \
+                         name (or a persistentVolumeClaim volume)",
+                        volume.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
