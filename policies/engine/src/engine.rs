@@ -343,7 +343,9 @@ fn classify(rule: &str, limits: &Limits, memory_exceeded: bool, e: &wasmtime::Er
     match e.downcast_ref::<Trap>() {
         Some(trap) => EvalError::Trap { rule, message: format!("{trap} (in {what})") },
         None if what == "start" => EvalError::Instantiate { rule, message: format!("{e:#}") },
-        None => EvalError::Trap { rule, message: format!("{e:#}") },
+        // Not a trap: the host could not lift what the guest returned (bad UTF-8, a wild
+        // pointer, an unknown discriminant...).
+        None => EvalError::Invalid { rule, message: format!("{e:#}") },
     }
 }
 

@@ -6,6 +6,7 @@ use crate::{
     config::{Config, Mode, OnError},
     engine::{Engine, Rule},
     error::{LoadError, Origin},
+    host::ObjectSource,
     types::{Finding, KindRef, Severity},
 };
 
@@ -27,6 +28,43 @@ pub fn ignores(annotation: Option<&str>, rule_id: &str) -> bool {
     annotation.is_some_and(|value| {
         value.split([',', ' ', '\n']).map(str::trim).any(|id| !id.is_empty() && id.eq_ignore_ascii_case(rule_id))
     })
+}
+
+/// The `ws3.dev/ignore` annotation of an object given as JSON, if any.
+pub fn ignore_annotation(object_json: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(default)]
+        annotations: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Object {
+        metadata: Option<Meta>,
+    }
+    let object: Object = serde_json::from_str(object_json).ok()?;
+    match object.metadata?.annotations?.remove(IGNORE_ANNOTATION)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Marks findings suppressed by a `ws3.dev/ignore` annotation. A finding about another object
+/// (its `subject`, e.g. the Namespace) honours that object's annotation when `source` has it,
+/// and otherwise the reviewed object's; any other finding honours the reviewed object's.
+pub fn apply_suppressions(findings: &mut [Finding], reviewed_annotation: Option<&str>, source: &dyn ObjectSource) {
+    for finding in findings {
+        let subject_annotation = finding.subject.as_ref().and_then(|s| {
+            let kind = KindRef::from_type(&s.api_version, &s.kind);
+            source.get(&kind, &s.namespace, &s.name).map(|json| ignore_annotation(&json))
+        });
+        let annotation = match &subject_annotation {
+            Some(found) => found.as_deref(),
+            None => reviewed_annotation,
+        };
+        if ignores(annotation, &finding.rule_id) {
+            finding.suppressed = true;
+        }
+    }
 }
 
 /// A rule with its configuration.
@@ -184,7 +222,15 @@ impl RuleSet {
 
 #[cfg(test)]
 mod tests {
-    use super::ignores;
+    use super::{ignore_annotation, ignores};
+
+    #[test]
+    fn reads_the_annotation_from_json() {
+        let json = r#"{"metadata":{"name":"x","annotations":{"ws3.dev/ignore":"a,b"}}}"#;
+        assert_eq!(ignore_annotation(json).as_deref(), Some("a,b"));
+        assert_eq!(ignore_annotation(r#"{"metadata":{}}"#), None);
+        assert_eq!(ignore_annotation("not json"), None);
+    }
 
     #[test]
     fn ignore_annotation_is_parsed_leniently() {
