@@ -10,7 +10,7 @@
 #   charts/test.sh --static-only   only the checks that need no Helm (still uses the venv)
 set -eu
 
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+here=$(CDPATH="" cd -- "$(dirname -- "$0")" && pwd)
 python=${PYTHON:-python3}
 venv=${WS3_CHART_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/ws3/chart-venv}
 reqs="$here/requirements-test.txt"

@@ -215,6 +215,15 @@ def every_value_is_used() -> None:
     expect(not unused, f"values no template reads: {unused}")
 
 
+@static_check
+def readme_lists_every_value() -> None:
+    paths = value_paths(values(), schema())
+    leaves = [p for p in paths if p != ("global",) and not any(q[: len(p)] == p and q != p for q in paths)]
+    readme = (CHART / "README.md").read_text()
+    missing = [".".join(p) for p in leaves if f"| `{'.'.join(p)}` |" not in readme]
+    expect(not missing, f"values missing from the README's values table: {missing}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Helm checks
 # ---------------------------------------------------------------------------------------------
