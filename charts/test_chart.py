@@ -640,6 +640,7 @@ def extras_are_rendered() -> None:
     pod = dep["spec"]["template"]["spec"]
     c = container(objs)
     expect(env_of(c)["X"]["value"] == "1" and env_of(c)["RUST_LOG"]["value"] == "debug", "env")
+    expect(env_of(c)["WS3_LOG"]["value"] == "debug", "WS3_LOG follows logLevel too")
     expect(mounts_for(c, "/etc/ws3/modules") == "mods" and any(v["name"] == "mods" for v in pod["volumes"]), "extra volumes")
     expect(pod["imagePullSecrets"] == [{"name": "reg"}] and pod["priorityClassName"] == "system-cluster-critical", "pod fields")
     expect(pod["tolerations"] and pod["nodeSelector"], "scheduling fields")
