@@ -303,6 +303,28 @@ def chart_metadata() -> None:
 
 
 @check
+def helm_package() -> None:
+    import tarfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = helm.package(str(CHART), destination=tmp)
+        with tarfile.open(archive) as tar:
+            names = set(tar.getnames())
+    for name in ("Chart.yaml", "values.yaml", "values.schema.json", "README.md", "templates/NOTES.txt",
+                 "templates/tests/test-connection.yaml"):
+        expect(f"ws3/{name}" in names, f"{name} missing from the package")
+
+
+@check
+def notes_render() -> None:
+    for vals, needle in ((None, "cert-manager issues"), ({"tls": {"source": "helm"}}, "generated a CA"),
+                         ({"tls": {"source": "secret", "secretName": "s", "caBundle": "Zm9v"}}, "Secret s"),
+                         ({"webhook": {"failurePolicy": "Ignore"}}, "admits everything")):
+        notes = render(vals)["ws3/templates/NOTES.txt"]
+        expect(needle in notes, f"NOTES for {vals} lack {needle!r}:\n{notes}")
+
+
+@check
 def default_render_has_every_object() -> None:
     objs = objects(render())
     expect(kinds(objs) == sorted([
