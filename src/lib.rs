@@ -162,6 +162,17 @@ pub struct Counts {
     pub suppressed: usize,
 }
 
+/// Where the time of a lint went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Parsing files and building objects and the index.
+    pub load: std::time::Duration,
+    /// Running the rules.
+    pub evaluate: std::time::Duration,
+    /// Suppressions, de-duplication, locating and sorting findings.
+    pub report: std::time::Duration,
+}
+
 /// Everything a run found.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -179,6 +190,8 @@ pub struct Report {
     pub objects: usize,
     /// How many rule calls were made.
     pub calls: usize,
+    /// Where the time went.
+    pub timings: Timings,
 }
 
 impl Report {
@@ -297,6 +310,7 @@ impl Linter {
             rules: self.rule_infos(),
             ..Report::default()
         };
+        let started = Instant::now();
         let objects = load_objects(
             &files,
             &options.default_namespace,
@@ -304,7 +318,11 @@ impl Linter {
             &mut report,
         );
         let index: Arc<dyn ObjectSource> = Arc::new(Index::new(&objects));
+        report.timings.load = started.elapsed();
+        let started = Instant::now();
         let evaluation = lint::evaluate(&self.engine, &self.rules, &objects, &index, options.jobs);
+        report.timings.evaluate = started.elapsed();
+        let started = Instant::now();
         report.objects = objects.len();
         report.calls = evaluation.calls;
         for failure in &evaluation.failures {
@@ -327,6 +345,7 @@ impl Linter {
         }
         report.diagnostics = self.diagnostics(evaluation.findings, &objects, index.as_ref());
         report.files = files;
+        report.timings.report = started.elapsed();
         report
     }
 
@@ -548,13 +567,15 @@ fn lint_command<R: Read, O: Write, E: Write>(
         let enabled = report.rules.iter().filter(|r| r.enabled).count();
         let _ = writeln!(
             console.stderr,
-            "note: {} rules enabled of {}; {} files, {} objects, {} rule calls; rules loaded in {:.0?}, total {:.0?}",
+            "note: {} rules enabled of {}; {} files, {} objects, {} rule calls; rules loaded in {:.0?}, files read and parsed in {:.0?}, rules ran in {:.0?}, total {:.0?}",
             enabled,
             report.rules.len(),
             report.files.len(),
             report.objects,
             report.calls,
             loaded,
+            report.timings.load,
+            report.timings.evaluate,
             started.elapsed()
         );
     }

@@ -173,8 +173,8 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn problem(&self, at: Pos, message: String) -> Problem {
-        Problem {
+    fn problem(&self, at: Pos, message: String) -> Box<Problem> {
+        Box::new(Problem {
             kind: ProblemKind::Object,
             file: Some(self.file.name.clone()),
             line: Some(at.line),
@@ -182,7 +182,7 @@ impl Ctx<'_> {
             document: Some(self.document),
             rule: None,
             message: format!("document {}: {message}", self.document),
-        }
+        })
     }
 
     fn notice(&self, message: &str) -> Notice {
@@ -222,7 +222,7 @@ impl Ctx<'_> {
             return;
         };
         if !matches!(items.kind, NodeKind::Seq(_)) {
-            out.problems.push(self.problem(
+            out.problems.push(*self.problem(
                 items.span.start,
                 format!("`items` must be a list, not {}", items.type_name()),
             ));
@@ -241,7 +241,7 @@ impl Ctx<'_> {
         for (i, item) in items.into_iter().enumerate() {
             let prefix = format!("items[{i}].");
             if !matches!(item.kind, NodeKind::Map(_)) {
-                out.problems.push(self.problem(
+                out.problems.push(*self.problem(
                     item.span.start,
                     format!("`items[{i}]` must be an object, not {}", item.type_name()),
                 ));
@@ -257,7 +257,7 @@ impl Ctx<'_> {
         node: &'n Node,
         key: &str,
         path: &str,
-    ) -> Result<Option<&'n str>, Problem> {
+    ) -> Result<Option<&'n str>, Box<Problem>> {
         match node.get(key) {
             None => Ok(None),
             Some(v) if v.is_null() => Ok(None),
@@ -274,7 +274,7 @@ impl Ctx<'_> {
         match self.read_object(root, item, prefix) {
             Ok(Some(object)) => out.objects.push(object),
             Ok(None) => {}
-            Err(problem) => out.problems.push(problem),
+            Err(problem) => out.problems.push(*problem),
         }
     }
 
@@ -283,7 +283,7 @@ impl Ctx<'_> {
         root: Node,
         item: Option<usize>,
         prefix: &str,
-    ) -> Result<Option<Object>, Problem> {
+    ) -> Result<Option<Object>, Box<Problem>> {
         let api_version = self.string_field(&root, "apiVersion", &format!("{prefix}apiVersion"))?;
         let kind = self.string_field(&root, "kind", &format!("{prefix}kind"))?;
         let (Some(api_version), Some(kind)) = (api_version, kind) else {

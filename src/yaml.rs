@@ -59,8 +59,10 @@ pub enum Resolved {
     Null,
     /// A YAML 1.1 boolean.
     Bool(bool),
-    /// An integer (fits in `i64` or `u64`).
-    Int(i128),
+    /// An integer that fits in `i64`.
+    Int(i64),
+    /// A positive integer past `i64::MAX` that fits in `u64`.
+    Uint(u64),
     /// A float.
     Float(f64),
     /// A string (the scalar's value).
@@ -75,7 +77,7 @@ pub struct Scalar {
     /// Plain, quoted or block.
     pub style: ScalarStyle,
     /// The tag, e.g. `!!str`, when one is written.
-    pub tag: Option<String>,
+    pub tag: Option<Box<str>>,
     /// What the value means.
     pub resolved: Resolved,
 }
@@ -93,6 +95,7 @@ impl Scalar {
             Resolved::Null => "null".into(),
             Resolved::Bool(b) => if *b { "true" } else { "false" }.into(),
             Resolved::Int(i) => i.to_string().into(),
+            Resolved::Uint(u) => u.to_string().into(),
             Resolved::Float(f) => format_float(*f).into(),
         }
     }
@@ -102,7 +105,7 @@ impl Scalar {
         match self.resolved {
             Resolved::Null => "null",
             Resolved::Bool(_) => "a boolean",
-            Resolved::Int(_) => "an integer",
+            Resolved::Int(_) | Resolved::Uint(_) => "an integer",
             Resolved::Float(_) => "a number",
             Resolved::Str => "a string",
         }
@@ -357,7 +360,7 @@ impl Loader {
             }
             Event::Scalar(value, style, anchor, tag) => {
                 self.nodes += 1;
-                let tag = tag.map(|t| tag_name(&t));
+                let tag = tag.map(|t| tag_name(&t).into_boxed_str());
                 let resolved = resolve(&value, style, tag.as_deref());
                 let node = Node {
                     kind: NodeKind::Scalar(Scalar {
@@ -616,7 +619,7 @@ pub fn resolve_plain(value: &str) -> Resolved {
     }
     let plain: String = value.chars().filter(|&c| c != '_').collect();
     if let Some(i) = parse_go_int(&plain) {
-        return Resolved::Int(i);
+        return i;
     }
     if is_yaml_float(&plain)
         && let Ok(f) = plain.parse::<f64>()
@@ -627,7 +630,7 @@ pub fn resolve_plain(value: &str) -> Resolved {
 }
 
 /// `strconv.ParseInt(s, 0, 64)` or `ParseUint`, plus go-yaml's `0b` forms.
-fn parse_go_int(s: &str) -> Option<i128> {
+fn parse_go_int(s: &str) -> Option<Resolved> {
     let (negative, digits) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -657,12 +660,12 @@ fn parse_go_int(s: &str) -> Option<i128> {
         return None;
     }
     let magnitude = u64::from_str_radix(body, radix).ok()?;
-    let v = if negative {
-        -i128::from(magnitude)
+    if negative {
+        let v = -i128::from(magnitude);
+        i64::try_from(v).ok().map(Resolved::Int)
     } else {
-        i128::from(magnitude)
-    };
-    (v >= i128::from(i64::MIN)).then_some(v)
+        Some(i64::try_from(magnitude).map_or(Resolved::Uint(magnitude), Resolved::Int))
+    }
 }
 
 /// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
@@ -780,6 +783,9 @@ fn write_scalar(out: &mut String, s: &Scalar) {
         Resolved::Int(i) => {
             let _ = write!(out, "{i}");
         }
+        Resolved::Uint(u) => {
+            let _ = write!(out, "{u}");
+        }
         Resolved::Float(f) if f.is_finite() => {
             let _ = write!(out, "{f}");
         }
@@ -833,7 +839,12 @@ mod tests {
             ("1_000", Resolved::Int(1000)),
             (
                 "18446744073709551615",
-                Resolved::Int(18_446_744_073_709_551_615),
+                Resolved::Uint(18_446_744_073_709_551_615),
+            ),
+            ("-9223372036854775808", Resolved::Int(i64::MIN)),
+            (
+                "-9223372036854775809",
+                Resolved::Float(-9_223_372_036_854_775_809.0),
             ),
             ("1.5", Resolved::Float(1.5)),
             ("1e3", Resolved::Float(1000.0)),
@@ -971,5 +982,44 @@ mod tests {
         let a = root.get("a").expect("a");
         assert_eq!(a.span.start, Pos { line: 2, col: 2 });
         assert_eq!(a.span.end, Pos { line: 3, col: 8 });
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use super::parse_stream;
+
+    /// Every prefix of the course manifests, and some byte noise, parses or fails cleanly.
+    #[test]
+    fn truncated_and_noisy_input_never_panics() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/course");
+        let mut texts: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        texts.sort();
+        for text in &texts {
+            for (i, _) in text.char_indices().step_by(7) {
+                let _ = parse_stream(&text[..i]);
+            }
+        }
+        let mut seed: u32 = 0x2545_f491;
+        for text in texts.iter().take(4) {
+            for _ in 0..200 {
+                let mut bytes: Vec<char> = text.chars().collect();
+                for _ in 0..3 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    let at = seed as usize % bytes.len();
+                    bytes[at] = [
+                        '{', '[', ':', '&', '*', '"', '\'', '\n', ' ', '-', '|', '>', '!', '%',
+                        '\t',
+                    ][at % 15];
+                }
+                let noisy: String = bytes.into_iter().collect();
+                let _ = parse_stream(&noisy);
+            }
+        }
     }
 }

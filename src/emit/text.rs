@@ -309,3 +309,32 @@ pub fn write_explanation(rule: &RuleInfo, out: &mut dyn Write) -> io::Result<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::Pos;
+
+    #[test]
+    fn secret_values_are_never_shown() {
+        let file = SourceFile::new(
+            "s.yaml",
+            "data:\n  password: cGFzcw==\n  key: |\n    line one\n    line two\nother: 1\n",
+        );
+        let spans = [
+            Span {
+                start: Pos { line: 2, col: 12 },
+                end: Pos { line: 2, col: 20 },
+            },
+            Span {
+                start: Pos { line: 4, col: 4 },
+                end: Pos { line: 6, col: 0 },
+            },
+        ];
+        assert_eq!(shown_line(&file, 2, &spans), "  password: <redacted>");
+        assert_eq!(shown_line(&file, 3, &spans), "  key: |");
+        assert_eq!(shown_line(&file, 4, &spans), "    <redacted>");
+        assert_eq!(shown_line(&file, 5, &spans), "    <redacted>");
+        assert_eq!(shown_line(&file, 6, &spans), "other: 1");
+    }
+}
