@@ -186,8 +186,8 @@ pub struct Report {
     pub notices: Vec<Notice>,
     /// The rules (enabled or not).
     pub rules: Vec<RuleInfo>,
-    /// How many objects were linted.
-    pub objects: usize,
+    /// The objects linted, in input order (each knows its file and document).
+    pub objects: Vec<Object>,
     /// How many rule calls were made.
     pub calls: usize,
     /// Where the time went.
@@ -323,7 +323,6 @@ impl Linter {
         let evaluation = lint::evaluate(&self.engine, &self.rules, &objects, &index, options.jobs);
         report.timings.evaluate = started.elapsed();
         let started = Instant::now();
-        report.objects = objects.len();
         report.calls = evaluation.calls;
         for failure in &evaluation.failures {
             let object = &objects[failure.object];
@@ -346,6 +345,7 @@ impl Linter {
         report.diagnostics = self.diagnostics(evaluation.findings, &objects, index.as_ref());
         report.files = files;
         report.timings.report = started.elapsed();
+        report.objects = objects;
         report
     }
 
@@ -571,7 +571,7 @@ fn lint_command<R: Read, O: Write, E: Write>(
             enabled,
             report.rules.len(),
             report.files.len(),
-            report.objects,
+            report.objects.len(),
             report.calls,
             loaded,
             report.timings.load,

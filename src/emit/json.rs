@@ -157,7 +157,7 @@ impl Emitter for Json {
                 .collect(),
             summary: Summary {
                 files: report.files.len(),
-                objects: report.objects,
+                objects: report.objects.len(),
                 errors: counts.errors,
                 warnings: counts.warnings,
                 infos: counts.infos,

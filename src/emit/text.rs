@@ -80,7 +80,7 @@ pub fn summary(report: &Report) -> String {
     let scope = format!(
         "{} ({})",
         plural(report.files.len(), "file"),
-        plural(report.objects, "object")
+        plural(report.objects.len(), "object")
     );
     let mut parts = Vec::new();
     for (n, word) in [

@@ -286,6 +286,45 @@ fn run(linter: &Linter, root: &Path, jobs: usize) -> (Report, Duration) {
     (report, start.elapsed())
 }
 
+/// Single-threaded cost of the stages before the rules, best of three.
+fn phases(root: &Path, docs: usize) {
+    let best = |f: &mut dyn FnMut()| {
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let mut found = input::discover(&[root.to_path_buf()]);
+    let discover = best(&mut || found = input::discover(&[root.to_path_buf()]));
+    let mut files = Vec::new();
+    let read = best(&mut || files = input::read(&found.inputs, &mut io::empty()).0);
+    let parse = best(&mut || {
+        for f in &files {
+            std::hint::black_box(ws3_lint::yaml::parse_stream(&f.text));
+        }
+    });
+    let objects = best(&mut || {
+        for (i, f) in files.iter().enumerate() {
+            let stream = ws3_lint::yaml::parse_stream(&f.text);
+            std::hint::black_box(ws3_lint::objects::file_objects(i, f, stream.documents, "default"));
+        }
+    });
+    let per_doc = |d: Duration| d.as_secs_f64() * 1e6 / docs as f64;
+    println!(
+        "stages, 1 thread: discover {:.0?}, read {:.0?}, parse {:.0?} ({:.1} µs/doc), parse + objects and JSON {:.0?} ({:.1} µs/doc)",
+        discover,
+        read,
+        parse,
+        per_doc(parse),
+        objects,
+        per_doc(objects)
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing to configure.
     let dir = tempfile::tempdir().unwrap();
@@ -312,6 +351,7 @@ fn main() {
         rules.join(", "),
         started.elapsed()
     );
+    phases(dir.path(), docs);
     let cores = ws3_lint::default_jobs();
     let mut counts = Vec::new();
     for jobs in [1, cores] {
@@ -336,7 +376,7 @@ fn main() {
             t.load,
             t.evaluate,
             t.report,
-            report.objects,
+            report.objects.len(),
             report.calls,
             report.diagnostics.len(),
             report.problems.len(),
