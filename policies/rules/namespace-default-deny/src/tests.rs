@@ -789,3 +789,25 @@ fn harmless_or_strengthening_policy_updates_are_allowed() {
         .is_empty()
     );
 }
+
+/// The old object of a DELETE a real kube-apiserver sent (fixtures/admission
+/// `networkpolicy-delete-default-deny-ingress-031.json`; managedFields and annotations dropped).
+const CAPTURED_DEFAULT_DENY: &str = r#"{"kind":"NetworkPolicy","apiVersion":"networking.k8s.io/v1","metadata":{"name":"default-deny-ingress","namespace":"kubernetes-ws-3","uid":"4f2b7539-36c4-42cf-af92-47a2433aab01","resourceVersion":"223","generation":1,"creationTimestamp":"2026-11-21T23:51:26Z"},"spec":{"podSelector":{},"policyTypes":["Ingress","Egress"]}}"#;
+
+#[test]
+fn captured_delete_of_the_course_default_deny_is_denied() {
+    let old: Value = serde_json::from_str(CAPTURED_DEFAULT_DENY).expect("valid JSON");
+    let cluster = [
+        namespace("kubernetes-ws-3"),
+        old.clone(),
+        db_allow_backend("kubernetes-ws-3"),
+    ];
+    let findings = admit(Operation::Delete, None, Some(old), &cluster);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].path, "metadata.name");
+    assert!(
+        findings[0]
+            .message
+            .contains("ingress and egress in namespace `kubernetes-ws-3`")
+    );
+}

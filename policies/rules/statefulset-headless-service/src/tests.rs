@@ -301,9 +301,18 @@ fn a_cluster_ip_service_is_not_headless() {
 #[test]
 fn a_node_port_service_is_not_headless_even_with_cluster_ip_none() {
     let db = sts("db", "ns", Some("db"), json!({"app": "db"}));
-    let svc = service("db", "ns", json!({"type": "NodePort", "clusterIP": "None", "selector": {"app": "db"}}));
+    let svc = service(
+        "db",
+        "ns",
+        json!({"type": "NodePort", "clusterIP": "None", "selector": {"app": "db"}}),
+    );
     let f = one(db, &[svc]);
-    assert!(f.message.ends_with("is not headless: its type is `NodePort`"), "{}", f.message);
+    assert!(
+        f.message
+            .ends_with("is not headless: its type is `NodePort`"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -574,4 +583,21 @@ fn harmless_service_updates_are_allowed() {
     let mut lb = nodeport.clone();
     lb["spec"]["type"] = json!("LoadBalancer");
     assert!(admit(Operation::Update, Some(lb), Some(nodeport), &[pg]).is_empty());
+}
+
+/// The object of a CREATE a real kube-apiserver sent for the course's template without
+/// serviceName, stored as `""` (fixtures/admission `statefulset-create-db-no-servicename-036.json`;
+/// managedFields dropped).
+const CAPTURED_NO_SERVICE_NAME: &str = r#"{"kind":"StatefulSet","apiVersion":"apps/v1","metadata":{"name":"db-no-servicename","namespace":"kubernetes-ws-3","uid":"c189dcbe-083b-4a80-906b-79c4dab124cf","generation":1,"creationTimestamp":"2026-11-21T23:51:36Z"},"spec":{"replicas":1,"selector":{"matchLabels":{"app":"db-nosvc"}},"template":{"metadata":{"creationTimestamp":null,"labels":{"app":"db-nosvc"}},"spec":{"volumes":[{"name":"data","emptyDir":{}}],"containers":[{"name":"postgres","image":"postgres:13.3","envFrom":[{"configMapRef":{"name":"db-config"}}],"resources":{},"volumeMounts":[{"name":"data","mountPath":"/var/lib/postgresql/data"}],"terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"}],"restartPolicy":"Always","terminationGracePeriodSeconds":30,"dnsPolicy":"ClusterFirst","securityContext":{},"schedulerName":"default-scheduler"}},"serviceName":"","podManagementPolicy":"OrderedReady","updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"partition":0}},"revisionHistoryLimit":10},"status":{"replicas":0,"availableReplicas":0}}"#;
+
+#[test]
+fn captured_create_without_service_name_is_denied() {
+    let object: Value = serde_json::from_str(CAPTURED_NO_SERVICE_NAME).expect("valid JSON");
+    let findings = admit(Operation::Create, Some(object), None, &[course_db().1]);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].path, "spec.serviceName");
+    assert_eq!(
+        findings[0].message,
+        "statefulset `db-no-servicename` names no headless service in serviceName"
+    );
 }
