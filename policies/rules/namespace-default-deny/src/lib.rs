@@ -59,8 +59,8 @@ fn coverage_of(cluster: &dyn Cluster, namespace: &str) -> Result<Coverage, Error
 /// What to create so that the missing directions are denied.
 fn create_hint(namespace: &str, missing: Coverage) -> String {
     format!(
-        "create networkpolicy `{}` in namespace `{namespace}` with `podSelector: {{}}`, \
-         `policyTypes: {}` and no rules, then allow needed traffic with narrow policies",
+        "create networkpolicy {:?} in namespace {namespace:?} with podSelector: {{}}, \
+         policyTypes: {} and no rules, then allow needed traffic with narrow policies",
         missing.policy_name(),
         missing.policy_types(),
     )
@@ -87,7 +87,7 @@ fn review_namespace(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>
     Ok(vec![if created {
         finding(
             format!(
-                "new namespace `{ns}` has no default-deny networkpolicy for {} yet",
+                "new namespace {ns:?} has no default-deny networkpolicy for {} yet",
                 missing.words()
             ),
             "metadata.name",
@@ -98,7 +98,7 @@ fn review_namespace(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>
     } else {
         finding(
             format!(
-                "namespace `{ns}` has no default-deny networkpolicy for {}",
+                "namespace {ns:?} has no default-deny networkpolicy for {}",
                 missing.words()
             ),
             "metadata.name",
@@ -136,7 +136,7 @@ fn review_workload(
         return Ok(vec![]);
     }
     let message = format!(
-        "namespace `{ns}` of {} `{}` has no default-deny networkpolicy for {}",
+        "namespace {ns:?} of {} {:?} has no default-deny networkpolicy for {}",
         kind.to_lowercase(),
         name_of(&workload.metadata),
         missing.words(),
@@ -178,23 +178,23 @@ fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, E
     let (message, hint) = if new.is_none() {
         (
             format!(
-                "deleting networkpolicy `{name}` removes the default deny of {} in namespace `{ns}`",
+                "deleting networkpolicy {name:?} removes the default deny of {} in namespace {ns:?}",
                 lost.words()
             ),
             format!(
-                "first create another policy with `podSelector: {{}}`, `policyTypes: {}` and no rules, \
-                 or keep `{name}`",
+                "first create another policy with podSelector: {{}}, policyTypes: {} and no rules, \
+                 or keep {name:?}",
                 lost.policy_types()
             ),
         )
     } else {
         (
             format!(
-                "this change to networkpolicy `{name}` removes the default deny of {} in namespace `{ns}`",
+                "this change to networkpolicy {name:?} removes the default deny of {} in namespace {ns:?}",
                 lost.words()
             ),
             format!(
-                "keep `podSelector: {{}}`, `policyTypes: {}` and no {} rules in `{name}`, or first \
+                "keep podSelector: {{}}, policyTypes: {} and no {} rules in {name:?}, or first \
                  create another policy that denies {}",
                 lost.policy_types(),
                 lost.words(),

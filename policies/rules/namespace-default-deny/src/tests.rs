@@ -198,17 +198,17 @@ fn lint_namespace_without_policies_is_reported_at_its_name() {
     assert_eq!(f.subject, Some(ObjectRef::namespace("shop")));
     assert_eq!(
         f.message,
-        "namespace `shop` has no default-deny networkpolicy for ingress and egress"
+        "namespace \"shop\" has no default-deny networkpolicy for ingress and egress"
     );
     assert!(
         f.hint
-            .contains("networkpolicy `default-deny` in namespace `shop`"),
+            .contains("networkpolicy \"default-deny\" in namespace \"shop\""),
         "{}",
         f.hint
     );
-    assert!(f.hint.contains("`podSelector: {}`"), "{}", f.hint);
+    assert!(f.hint.contains("podSelector: {}"), "{}", f.hint);
     assert!(
-        f.hint.contains("`policyTypes: [Ingress, Egress]`"),
+        f.hint.contains("policyTypes: [Ingress, Egress]"),
         "{}",
         f.hint
     );
@@ -237,15 +237,15 @@ fn lint_namespace_names_the_missing_direction() {
     assert_eq!(findings.len(), 1);
     assert_eq!(
         findings[0].message,
-        "namespace `shop` has no default-deny networkpolicy for egress"
+        "namespace \"shop\" has no default-deny networkpolicy for egress"
     );
     assert!(
-        findings[0].hint.contains("`default-deny-egress`"),
+        findings[0].hint.contains("\"default-deny-egress\""),
         "{}",
         findings[0].hint
     );
     assert!(
-        findings[0].hint.contains("`policyTypes: [Egress]`"),
+        findings[0].hint.contains("policyTypes: [Egress]"),
         "{}",
         findings[0].hint
     );
@@ -255,10 +255,10 @@ fn lint_namespace_names_the_missing_direction() {
     assert_eq!(findings.len(), 1);
     assert_eq!(
         findings[0].message,
-        "namespace `shop` has no default-deny networkpolicy for ingress"
+        "namespace \"shop\" has no default-deny networkpolicy for ingress"
     );
     assert!(
-        findings[0].hint.contains("`policyTypes: [Ingress]`"),
+        findings[0].hint.contains("policyTypes: [Ingress]"),
         "{}",
         findings[0].hint
     );
@@ -315,10 +315,10 @@ fn lint_workload_without_namespace_object_reports_its_namespace() {
     assert_eq!(f.subject, Some(ObjectRef::namespace("shop")));
     assert_eq!(
         f.message,
-        "namespace `shop` of deployment `backend` has no default-deny networkpolicy for ingress and egress"
+        "namespace \"shop\" of deployment \"backend\" has no default-deny networkpolicy for ingress and egress"
     );
     assert!(
-        f.hint.contains("`policyTypes: [Ingress, Egress]`"),
+        f.hint.contains("policyTypes: [Ingress, Egress]"),
         "{}",
         f.hint
     );
@@ -337,7 +337,7 @@ fn lint_workload_without_namespace_is_in_default() {
     assert!(
         findings[0]
             .message
-            .starts_with("namespace `default` of statefulset `remindmeapi-statefulset`")
+            .starts_with("namespace \"default\" of statefulset \"remindmeapi-statefulset\"")
     );
 }
 
@@ -369,7 +369,7 @@ fn lint_every_workload_kind_reports() {
         assert_eq!(findings.len(), 1, "{kind:?}");
         let lower = kind.kind.to_lowercase();
         assert!(
-            findings[0].message.contains(&format!("of {lower} `w`")),
+            findings[0].message.contains(&format!("of {lower} \"w\"")),
             "{}",
             findings[0].message
         );
@@ -412,7 +412,7 @@ fn course_workloads_without_policy_give_one_finding_at_the_first_workload() {
     assert_eq!(findings.len(), 1);
     assert_eq!(subject(&findings[0]), "kubernetes-ws-3");
     assert!(
-        findings[0].message.contains("statefulset `db`"),
+        findings[0].message.contains("statefulset \"db\""),
         "{}",
         findings[0].message
     );
@@ -461,7 +461,7 @@ fn course_remind_me_api_reports_default_once() {
     assert!(
         findings[0]
             .message
-            .contains("statefulset `remindmeapi-statefulset`"),
+            .contains("statefulset \"remindmeapi-statefulset\""),
         "{}",
         findings[0].message
     );
@@ -482,10 +482,14 @@ fn creating_a_workload_in_an_uncovered_namespace_is_denied() {
     assert_eq!(f.severity, Severity::Error);
     assert_eq!(f.path, "metadata.namespace");
     assert_eq!(f.subject, Some(ObjectRef::namespace("shop")));
-    assert!(f.message.contains("deployment `backend`"), "{}", f.message);
+    assert!(
+        f.message.contains("deployment \"backend\""),
+        "{}",
+        f.message
+    );
     assert!(
         f.hint
-            .contains("create networkpolicy `default-deny` in namespace `shop`"),
+            .contains("create networkpolicy \"default-deny\" in namespace \"shop\""),
         "{}",
         f.hint
     );
@@ -581,11 +585,11 @@ fn creating_a_namespace_is_a_warning() {
     assert_eq!(f.subject, Some(ObjectRef::namespace("codewizard")));
     assert_eq!(
         f.message,
-        "new namespace `codewizard` has no default-deny networkpolicy for ingress and egress yet"
+        "new namespace \"codewizard\" has no default-deny networkpolicy for ingress and egress yet"
     );
     assert!(
         f.hint
-            .starts_with("right after creating it, create networkpolicy `default-deny`"),
+            .starts_with("right after creating it, create networkpolicy \"default-deny\""),
         "{}",
         f.hint
     );
@@ -619,14 +623,18 @@ fn deleting_the_covering_policy_is_denied_whether_or_not_the_cache_holds_it() {
         assert_eq!(f.subject, Some(ObjectRef::namespace("kubernetes-ws-3")));
         assert_eq!(
             f.message,
-            "deleting networkpolicy `default-deny-ingress` removes the default deny of ingress and egress in namespace `kubernetes-ws-3`"
+            "deleting networkpolicy \"default-deny-ingress\" removes the default deny of ingress and egress in namespace \"kubernetes-ws-3\""
         );
         assert!(
-            f.hint.contains("`policyTypes: [Ingress, Egress]`"),
+            f.hint.contains("policyTypes: [Ingress, Egress]"),
             "{}",
             f.hint
         );
-        assert!(f.hint.contains("keep `default-deny-ingress`"), "{}", f.hint);
+        assert!(
+            f.hint.contains("keep \"default-deny-ingress\""),
+            "{}",
+            f.hint
+        );
     }
 }
 
@@ -638,10 +646,10 @@ fn deleting_half_of_a_split_cover_names_what_is_lost() {
     assert!(
         findings[0]
             .message
-            .ends_with("removes the default deny of egress in namespace `shop`")
+            .ends_with("removes the default deny of egress in namespace \"shop\"")
     );
     assert!(
-        findings[0].hint.contains("`policyTypes: [Egress]`"),
+        findings[0].hint.contains("policyTypes: [Egress]"),
         "{}",
         findings[0].hint
     );
@@ -698,11 +706,11 @@ fn weakening_the_covering_policy_is_denied_at_spec() {
         assert_eq!(f.subject, Some(ObjectRef::namespace("shop")));
         assert_eq!(
             f.message,
-            "this change to networkpolicy `default-deny-ingress` removes the default deny of ingress in namespace `shop`"
+            "this change to networkpolicy \"default-deny-ingress\" removes the default deny of ingress in namespace \"shop\""
         );
         assert!(
             f.hint
-                .contains("no ingress rules in `default-deny-ingress`"),
+                .contains("no ingress rules in \"default-deny-ingress\""),
             "{}",
             f.hint
         );
@@ -808,6 +816,6 @@ fn captured_delete_of_the_course_default_deny_is_denied() {
     assert!(
         findings[0]
             .message
-            .contains("ingress and egress in namespace `kubernetes-ws-3`")
+            .contains("ingress and egress in namespace \"kubernetes-ws-3\"")
     );
 }

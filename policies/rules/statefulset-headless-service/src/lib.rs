@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use ws3_policy_sdk::is_controlled;
-use ws3_policy_sdk::k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use ws3_policy_sdk::k8s_openapi::api::apps::v1::StatefulSet;
 use ws3_policy_sdk::k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use ws3_policy_sdk::prelude::*;
@@ -39,12 +39,6 @@ ws3_policy_sdk::export_rule!(StatefulSetHeadlessService);
 
 type Labels = BTreeMap<String, String>;
 
-/// The spec of a StatefulSet. k8s-openapi's newest API module makes `StatefulSet::spec` required,
-/// older ones keep it optional: this accepts both.
-fn spec_of(spec: impl Into<Option<StatefulSetSpec>>) -> StatefulSetSpec {
-    spec.into().unwrap_or_default()
-}
-
 /// The object's name, or its `generateName` prefix at creation.
 fn name_of(meta: &ObjectMeta) -> &str {
     meta.name
@@ -69,11 +63,11 @@ fn why_not_headless(spec: Option<&ServiceSpec>) -> (String, &'static str) {
         .filter(|t| *t != "ClusterIP");
     match (ip, kind) {
         (Some(ip), _) if ip != "None" => (
-            format!("its clusterIP is `{ip}`, not `None`"),
+            format!("its clusterIP is {ip:?}, not None"),
             "spec.clusterIP",
         ),
-        (_, Some(kind)) => (format!("its type is `{kind}`"), "spec.type"),
-        _ => ("it has no `clusterIP: None`".to_owned(), "spec"),
+        (_, Some(kind)) => (format!("its type is {kind}"), "spec.type"),
+        _ => ("it has no clusterIP: None".to_owned(), "spec"),
     }
 }
 
@@ -91,7 +85,7 @@ fn selector_hint(labels: &Labels) -> String {
     if labels.is_empty() {
         "selector matching the pod template labels".to_owned()
     } else {
-        format!("selector `{}`", render(labels))
+        format!("selector {}", render(labels))
     }
 }
 
@@ -105,7 +99,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
     }
     let ns = req.namespace.as_str();
     let sts_name = name_of(&sts.metadata);
-    let spec = spec_of(sts.spec);
+    let spec = sts.spec;
     let labels = spec
         .template
         .metadata
@@ -120,11 +114,11 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
             "spec"
         };
         return Ok(vec![StatefulSetHeadlessService::finding(
-            format!("statefulset `{sts_name}` names no headless service in serviceName"),
+            format!("statefulset {sts_name:?} names no headless service in serviceName"),
             path,
             format!(
-                "create a headless service (`clusterIP: None`, {}) before the statefulset and put \
-                 its name in `spec.serviceName`",
+                "create a headless service (clusterIP: None, {}) before the statefulset and put \
+                 its name in spec.serviceName",
                 selector_hint(&labels)
             ),
         )]);
@@ -133,12 +127,12 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
     let Some(service) = cluster.get::<Service>(ns, service_name)? else {
         return Ok(vec![StatefulSetHeadlessService::finding(
             format!(
-                "statefulset `{sts_name}` names service `{service_name}` in serviceName, but there is \
-                 no such service in namespace `{ns}`"
+                "statefulset {sts_name:?} names service {service_name:?} in serviceName, but there is \
+                 no such service in namespace {ns:?}"
             ),
             service_path,
             format!(
-                "create headless service `{service_name}` (`clusterIP: None`, {}) before the \
+                "create headless service {service_name:?} (clusterIP: None, {}) before the \
                  statefulset",
                 selector_hint(&labels)
             ),
@@ -148,13 +142,13 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
     if !is_headless(service.spec.as_ref()) {
         return Ok(vec![StatefulSetHeadlessService::finding(
             format!(
-                "service `{service_name}` named by statefulset `{sts_name}` is not headless: {}",
+                "service {service_name:?} named by statefulset {sts_name:?} is not headless: {}",
                 why_not_headless(service.spec.as_ref()).0
             ),
             service_path,
             format!(
-                "name a headless service (`clusterIP: None`, {}) in serviceName; a cluster IP \
-                 cannot be removed in place, so create a new one such as `{service_name}-headless`",
+                "name a headless service (clusterIP: None, {}) in serviceName; a cluster IP \
+                 cannot be removed in place, so create a new one such as \"{service_name}-headless\"",
                 selector_hint(&labels)
             ),
         )]);
@@ -163,18 +157,18 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
     let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
     let mismatch = if selector.is_empty() {
         Some(format!(
-            "headless service `{service_name}` named by statefulset `{sts_name}` has no selector, so \
+            "headless service {service_name:?} named by statefulset {sts_name:?} has no selector, so \
              its pods get no dns records"
         ))
     } else if selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
         Some(format!(
-            "selector `{}` of headless service `{service_name}` does not match the pod labels of \
-             statefulset `{sts_name}` ({})",
+            "selector {} of headless service {service_name:?} does not match the pod labels of \
+             statefulset {sts_name:?} ({})",
             render(&selector),
             if labels.is_empty() {
                 "none".to_owned()
             } else {
-                format!("`{}`", render(&labels))
+                render(&labels)
             }
         ))
     } else {
@@ -185,7 +179,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
             StatefulSetHeadlessService::finding(
                 message,
                 service_path,
-                format!("give service `{service_name}` a {}", selector_hint(&labels)),
+                format!("give service {service_name:?} a {}", selector_hint(&labels)),
             )
         })
         .into_iter()
@@ -214,8 +208,8 @@ fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, 
         .list::<StatefulSet>(ns)?
         .into_iter()
         .filter_map(|sts| {
-            let name = format!("`{}`", name_of(&sts.metadata));
-            (spec_of(sts.spec).service_name.as_deref() == Some(service_name)).then_some(name)
+            let name = format!("{:?}", name_of(&sts.metadata));
+            (sts.spec.service_name.as_deref() == Some(service_name)).then_some(name)
         })
         .collect();
     if users.is_empty() {
@@ -230,7 +224,7 @@ fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, 
     Ok(vec![match new {
         None => StatefulSetHeadlessService::finding(
             format!(
-                "deleting headless service `{service_name}` breaks {noun} {users}, which {verb} it in \
+                "deleting headless service {service_name:?} breaks {noun} {users}, which {verb} it in \
                  serviceName"
             ),
             "metadata.name",
@@ -240,12 +234,12 @@ fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, 
             let (why, path) = why_not_headless(new.spec.as_ref());
             StatefulSetHeadlessService::finding(
                 format!(
-                    "service `{service_name}` would no longer be headless ({why}), but {noun} {users} \
+                    "service {service_name:?} would no longer be headless ({why}), but {noun} {users} \
                      {verb} it in serviceName"
                 ),
                 path,
                 format!(
-                    "keep `clusterIP: None` on `{service_name}`; give other clients a separate service"
+                    "keep clusterIP: None on {service_name:?}; give other clients a separate service"
                 ),
             )
         }

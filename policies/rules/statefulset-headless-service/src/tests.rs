@@ -188,15 +188,14 @@ fn course_codewizard_names_a_nodeport_service() {
     assert_eq!(f.subject, None);
     assert_eq!(
         f.message,
-        "service `postgres` named by statefulset `postgres` is not headless: its type is `NodePort`"
+        "service \"postgres\" named by statefulset \"postgres\" is not headless: its type is NodePort"
     );
     assert!(
-        f.hint
-            .contains("`clusterIP: None`, selector `app=postgres`"),
+        f.hint.contains("clusterIP: None, selector app=postgres"),
         "{}",
         f.hint
     );
-    assert!(f.hint.contains("`postgres-headless`"), "{}", f.hint);
+    assert!(f.hint.contains("\"postgres-headless\""), "{}", f.hint);
 }
 
 #[test]
@@ -213,9 +212,9 @@ fn course_statefulset_without_service_name() {
     assert_eq!(f.path, "spec");
     assert_eq!(
         f.message,
-        "statefulset `db-no-servicename` names no headless service in serviceName"
+        "statefulset \"db-no-servicename\" names no headless service in serviceName"
     );
-    assert!(f.hint.contains("selector `app=db-nosvc`"), "{}", f.hint);
+    assert!(f.hint.contains("selector app=db-nosvc"), "{}", f.hint);
     assert!(f.hint.contains("before the statefulset"), "{}", f.hint);
 }
 
@@ -227,11 +226,11 @@ fn course_pvc_update_alone_misses_its_service() {
     assert_eq!(f.path, "spec.serviceName");
     assert_eq!(
         f.message,
-        "statefulset `db` names service `db-headless` in serviceName, but there is no such service in namespace `kubernetes-ws-3`"
+        "statefulset \"db\" names service \"db-headless\" in serviceName, but there is no such service in namespace \"kubernetes-ws-3\""
     );
     assert!(
         f.hint.starts_with(
-            "create headless service `db-headless` (`clusterIP: None`, selector `app=db`)"
+            "create headless service \"db-headless\" (clusterIP: None, selector app=db)"
         ),
         "{}",
         f.hint
@@ -261,7 +260,7 @@ fn a_service_of_another_namespace_does_not_count() {
         &[headless("db-headless", "other", json!({"app": "db"}))],
     );
     assert!(
-        f.message.ends_with("no such service in namespace `ns`"),
+        f.message.ends_with("no such service in namespace \"ns\""),
         "{}",
         f.message
     );
@@ -279,7 +278,7 @@ fn a_cluster_ip_service_is_not_headless() {
     assert_eq!(f.path, "spec.serviceName");
     assert!(
         f.message
-            .ends_with("is not headless: its clusterIP is `10.96.0.12`, not `None`"),
+            .ends_with("is not headless: its clusterIP is \"10.96.0.12\", not None"),
         "{}",
         f.message
     );
@@ -288,7 +287,7 @@ fn a_cluster_ip_service_is_not_headless() {
     let f = one(db.clone(), &[defaulted]);
     assert!(
         f.message
-            .ends_with("is not headless: it has no `clusterIP: None`"),
+            .ends_with("is not headless: it has no clusterIP: None"),
         "{}",
         f.message
     );
@@ -308,8 +307,7 @@ fn a_node_port_service_is_not_headless_even_with_cluster_ip_none() {
     );
     let f = one(db, &[svc]);
     assert!(
-        f.message
-            .ends_with("is not headless: its type is `NodePort`"),
+        f.message.ends_with("is not headless: its type is NodePort"),
         "{}",
         f.message
     );
@@ -340,9 +338,9 @@ fn a_headless_service_without_selector_gives_no_dns_names() {
         assert_eq!(f.path, "spec.serviceName");
         assert_eq!(
             f.message,
-            "headless service `db-headless` named by statefulset `db` has no selector, so its pods get no dns records"
+            "headless service \"db-headless\" named by statefulset \"db\" has no selector, so its pods get no dns records"
         );
-        assert_eq!(f.hint, "give service `db-headless` a selector `app=db`");
+        assert_eq!(f.hint, "give service \"db-headless\" a selector app=db");
     }
 }
 
@@ -356,7 +354,7 @@ fn a_selector_that_misses_the_pod_labels_is_reported() {
     assert_eq!(f.path, "spec.serviceName");
     assert_eq!(
         f.message,
-        "selector `app=database` of headless service `db-headless` does not match the pod labels of statefulset `db` (`app=db`)"
+        "selector app=database of headless service \"db-headless\" does not match the pod labels of statefulset \"db\" (app=db)"
     );
     // one key too many is a mismatch too
     let f = one(
@@ -368,7 +366,7 @@ fn a_selector_that_misses_the_pod_labels_is_reported() {
         )],
     );
     assert!(
-        f.message.starts_with("selector `app=db,tier=data`"),
+        f.message.starts_with("selector app=db,tier=data"),
         "{}",
         f.message
     );
@@ -381,7 +379,7 @@ fn a_selector_that_misses_the_pod_labels_is_reported() {
     assert!(f.message.ends_with("(none)"), "{}", f.message);
     assert_eq!(
         f.hint,
-        "give service `db-headless` a selector matching the pod template labels"
+        "give service \"db-headless\" a selector matching the pod template labels"
     );
 }
 
@@ -475,9 +473,12 @@ fn deleting_a_headless_service_a_statefulset_names_is_denied() {
     assert_eq!(f.path, "metadata.name");
     assert_eq!(
         f.message,
-        "deleting headless service `db-headless` breaks statefulset `db`, which names it in serviceName"
+        "deleting headless service \"db-headless\" breaks statefulset \"db\", which names it in serviceName"
     );
-    assert_eq!(f.hint, "delete statefulset `db` first, or keep the service");
+    assert_eq!(
+        f.hint,
+        "delete statefulset \"db\" first, or keep the service"
+    );
 }
 
 #[test]
@@ -492,7 +493,7 @@ fn deleting_a_service_several_statefulsets_name_gives_one_finding() {
     assert_eq!(findings.len(), 1);
     assert_eq!(
         findings[0].message,
-        "deleting headless service `shared` breaks statefulsets `a`, `b`, which name it in serviceName"
+        "deleting headless service \"shared\" breaks statefulsets \"a\", \"b\", which name it in serviceName"
     );
 }
 
@@ -530,11 +531,11 @@ fn turning_a_named_headless_service_into_another_type_is_denied() {
     assert_eq!(f.path, "spec.type");
     assert_eq!(
         f.message,
-        "service `db-headless` would no longer be headless (its type is `ExternalName`), but statefulset `db` names it in serviceName"
+        "service \"db-headless\" would no longer be headless (its type is ExternalName), but statefulset \"db\" names it in serviceName"
     );
     assert_eq!(
         f.hint,
-        "keep `clusterIP: None` on `db-headless`; give other clients a separate service"
+        "keep clusterIP: None on \"db-headless\"; give other clients a separate service"
     );
 
     let mut allocated = old.clone();
@@ -598,6 +599,6 @@ fn captured_create_without_service_name_is_denied() {
     assert_eq!(findings[0].path, "spec.serviceName");
     assert_eq!(
         findings[0].message,
-        "statefulset `db-no-servicename` names no headless service in serviceName"
+        "statefulset \"db-no-servicename\" names no headless service in serviceName"
     );
 }
