@@ -79,10 +79,11 @@ fn review_namespace(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>
         Operation::Create => true,
         Operation::Update | Operation::Delete => return Ok(vec![]),
     };
-    let missing = coverage_of(cluster, ns)?.missing();
-    if missing == Coverage::default() {
+    let coverage = coverage_of(cluster, ns)?;
+    if coverage.is_complete() {
         return Ok(vec![]);
     }
+    let missing = coverage.missing();
     let hint = create_hint(ns, missing);
     Ok(vec![if created {
         finding(
@@ -131,10 +132,11 @@ fn review_workload(
     if req.operation == Operation::Lint && cluster.get::<Namespace>("", ns)?.is_some() {
         return Ok(vec![]); // the Namespace object reports it
     }
-    let missing = coverage_of(cluster, ns)?.missing();
-    if missing == Coverage::default() {
+    let coverage = coverage_of(cluster, ns)?;
+    if coverage.is_complete() {
         return Ok(vec![]);
     }
+    let missing = coverage.missing();
     let message = format!(
         "namespace {ns:?} of {} {:?} has no default-deny networkpolicy for {}",
         kind.to_lowercase(),
