@@ -34,9 +34,12 @@ fn setup() -> &'static (Engine, RuleSet) {
     })
 }
 
-/// Objects by (group, kind, namespace, name).
+/// (group, kind, namespace).
+type Key = (String, String, String);
+
+/// Objects by kind and namespace, with their names.
 #[derive(Default)]
-struct Objects(HashMap<(String, String, String), Vec<(String, Arc<str>)>>);
+struct Objects(HashMap<Key, Vec<(String, Arc<str>)>>);
 
 impl Objects {
     fn with(mut self, json: serde_json::Value) -> Self {
