@@ -177,7 +177,7 @@ fn write_diagnostic(
     if let Some(template) = &d.template {
         writeln!(out, "{pad} {eq} template: {template}")?;
     }
-    if let Some(subject) = &d.subject {
+    if let Some(subject) = d.subject.as_ref().filter(|s| **s != d.object) {
         writeln!(out, "{pad} {eq} about: {subject}")?;
     }
     if !l.exact && !d.path.is_empty() {
