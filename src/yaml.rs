@@ -526,13 +526,12 @@ impl MapBuilder {
     }
 
     fn insert(&mut self, entry: Entry, replace: bool) {
-        let key = entry.key_str().into_owned();
-        match self.position(&key) {
+        match self.position(&entry.key_str()) {
             Some(i) if replace => self.entries[i] = entry,
             Some(_) => {}
             None => {
                 if let Some(index) = &mut self.index {
-                    index.insert(key, self.entries.len());
+                    index.insert(entry.key_str().into_owned(), self.entries.len());
                 }
                 self.entries.push(entry);
             }

@@ -30,6 +30,8 @@ use ws3_lint::{
 const NAMESPACES: usize = 100;
 const APPS_PER_NAMESPACE: usize = 20;
 const DOCS_PER_APP: usize = 5;
+/// Measured runs per configuration (after one warm-up run).
+const RUNS: u32 = 3;
 
 fn statefulset(ns: &str, app: &str, i: usize) -> String {
     let volume = if i.is_multiple_of(4) {
@@ -250,6 +252,17 @@ fn generate(dir: &Path) -> usize {
     docs
 }
 
+/// CPU time (user and system, all threads) of this process so far.
+fn cpu_time() -> Option<Duration> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): state is field 3; utime and
+    // stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Peak resident set size of this process so far, in MiB.
 fn peak_rss_mib() -> Option<f64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
@@ -330,6 +343,24 @@ fn phases(root: &Path, docs: usize) {
     );
 }
 
+/// The cost of each rule alone, on one worker.
+fn per_rule(root: &Path, extra: &[PathBuf], rules: &[String]) {
+    for rule in rules {
+        let others: Vec<String> = rules.iter().filter(|r| *r != rule).cloned().collect();
+        let linter =
+            Linter::load(&Config::default(), extra, &others, true).expect("the rules load");
+        let _ = run(&linter, root, 1);
+        let (report, _) = run(&linter, root, 1);
+        let t = report.timings.evaluate;
+        println!(
+            "  {rule}: {} calls, {:.0?}, {:.1} µs/call",
+            report.calls,
+            t,
+            t.as_secs_f64() * 1e6 / report.calls.max(1) as f64
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing to configure.
     let dir = tempfile::tempdir().unwrap();
@@ -357,30 +388,37 @@ fn main() {
         started.elapsed()
     );
     phases(dir.path(), docs);
+    per_rule(dir.path(), &extra, &rules);
     let cores = ws3_lint::default_jobs();
     let mut counts = Vec::new();
     for jobs in [1, cores] {
-        // One warm-up run (instances, caches), then the best of three.
+        // One warm-up run (instances, caches), then the best of the measured runs.
         let _ = run(&linter, dir.path(), jobs);
         let mut best = Duration::MAX;
         let mut last = None;
-        for _ in 0..3 {
+        let cpu_start = cpu_time();
+        for _ in 0..RUNS {
             drop(last.take());
             let (report, elapsed) = run(&linter, dir.path(), jobs);
             best = best.min(elapsed);
             last = Some(report);
         }
+        let cpu = cpu_time()
+            .zip(cpu_start)
+            .map(|(end, start)| (end - start) / RUNS);
         let report = last.expect("ran");
         let t = report.timings;
         let c = report.counts();
         counts.push((c.errors, c.warnings, c.infos));
         println!(
-            "jobs {jobs}: {:>8.0} documents/s ({:.0?} for {docs}: parse {:.0?}, rules {:.0?}, report {:.0?}; {} objects, {} rule calls, {} findings, {} errors), peak RSS {:.0} MiB",
+            "jobs {jobs}: {:>6.0} documents/s ({:.0?} for {docs}: parse {:.0?}, rules {:.0?}, report {:.0?}); CPU {:.0?} per run, {:.0} documents per CPU-second; {} objects, {} rule calls, {} findings, {} errors; peak RSS {:.0} MiB",
             docs as f64 / best.as_secs_f64(),
             best,
             t.load,
             t.evaluate,
             t.report,
+            cpu.unwrap_or_default(),
+            cpu.map_or(f64::NAN, |c| docs as f64 / c.as_secs_f64()),
             report.objects.len(),
             report.calls,
             report.diagnostics.len(),
