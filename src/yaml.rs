@@ -346,7 +346,7 @@ impl Loader {
             }
             Event::Alias(id) => {
                 let Some((node, count)) = self.anchors.get(&id) else {
-                    return Err((span.start, "unknown alias".into()));
+                    return Err((span.start, "an alias names no anchor defined before it in this document (anchors do not carry over `---`)".into()));
                 };
                 self.nodes += count;
                 if self.nodes > MAX_NODES {

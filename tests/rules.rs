@@ -227,3 +227,120 @@ fn expectation_headers_parse() {
         vec![("a".to_owned(), 1), ("b".to_owned(), 0)]
     );
 }
+
+/// The same StatefulSet written in different forms: the finding lands on its `emptyDir` line.
+mod input_forms {
+    use super::*;
+
+    fn emptydir_at(name: &str, text: &str) -> Vec<(usize, usize)> {
+        let report = lint(name, text);
+        assert!(report.problems.is_empty(), "{name}: {:?}", report.problems);
+        report
+            .diagnostics
+            .iter()
+            .filter(|d| d.rule == "statefulset-emptydir-data")
+            .map(|d| (d.location.line, d.location.column))
+            .collect()
+    }
+
+    const STS: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      volumes:
+        - name: data
+          emptyDir: {}
+      containers:
+        - name: postgres
+          image: postgres:16
+          volumeMounts:
+            - name: data
+              mountPath: /var/lib/postgresql/data
+";
+
+    #[test]
+    fn plain_yaml() {
+        assert_eq!(emptydir_at("a.yaml", STS), vec![(15, 11)]);
+    }
+
+    #[test]
+    fn crlf_line_endings() {
+        assert_eq!(
+            emptydir_at("a.yaml", &STS.replace('\n', "\r\n")),
+            vec![(15, 11)]
+        );
+    }
+
+    #[test]
+    fn after_comments_and_other_documents() {
+        let text = format!(
+            "# leading comment\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: db}}\n---\n{STS}"
+        );
+        assert_eq!(emptydir_at("a.yaml", &text), vec![(21, 11)]);
+    }
+
+    #[test]
+    fn list_items() {
+        let indented: String = STS.lines().map(|l| format!("    {l}\n")).collect();
+        let text = format!("apiVersion: v1\nkind: List\nitems:\n  -\n{indented}");
+        assert_eq!(emptydir_at("a.yaml", &text), vec![(19, 15)]);
+    }
+
+    #[test]
+    fn anchors_and_merge_keys() {
+        let text = "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db
+  selector:
+    matchLabels: &labels {app: db}
+  template:
+    metadata:
+      labels: *labels
+    spec:
+      volumes:
+        - &scratch
+          name: data
+          emptyDir: {}
+      containers:
+        - &pg
+          name: postgres
+          image: postgres:16
+          volumeMounts:
+            - name: data
+              mountPath: /var/lib/postgresql/data
+        - <<: *pg
+          name: replica
+";
+        // Both containers mount the emptyDir volume: two findings, both at its definition.
+        assert_eq!(emptydir_at("a.yaml", text), vec![(16, 11), (16, 11)]);
+    }
+
+    #[test]
+    fn json() {
+        let report = lint("a.yaml", STS);
+        let json = report.objects[0].json.to_string();
+        // Pretty-print so that fields are on their own lines.
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+        )
+        .unwrap();
+        let line = pretty
+            .lines()
+            .position(|l| l.contains("\"emptyDir\""))
+            .unwrap()
+            + 1;
+        let column = pretty.lines().nth(line - 1).unwrap().find('"').unwrap() + 1;
+        assert_eq!(emptydir_at("a.json", &pretty), vec![(line, column)]);
+    }
+}
