@@ -493,9 +493,18 @@ pub struct Console<R, O, E> {
     pub stderr_is_terminal: bool,
 }
 
-/// Whether to colour a stream: a terminal, no `--no-color`, no `NO_COLOR`.
+/// Whether to colour a stream: a terminal, no `--no-color`, and no non-empty `NO_COLOR`
+/// (<https://no-color.org>).
 fn use_color(no_color: bool, is_terminal: bool) -> bool {
-    is_terminal && !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    color_choice(
+        no_color,
+        is_terminal,
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn color_choice(no_color: bool, is_terminal: bool, no_color_env: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && !no_color && no_color_env.is_none_or(|v| v.is_empty())
 }
 
 /// Reads the configuration: `--config`, else `.ws3.yaml` found upward from the working directory.
@@ -627,4 +636,20 @@ fn explain<O: Write>(args: &ExplainArgs, out: &mut O) -> Result<Status, Error> {
     };
     emit::text::write_explanation(rule, out).map_err(Error::Output)?;
     Ok(Status::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::color_choice;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(color_choice(false, true, None));
+        assert!(color_choice(false, true, Some(OsStr::new(""))));
+        assert!(!color_choice(false, true, Some(OsStr::new("1"))));
+        assert!(!color_choice(true, true, None));
+        assert!(!color_choice(false, false, None));
+    }
 }
