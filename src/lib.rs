@@ -359,13 +359,14 @@ impl Linter {
     ) -> Vec<Diagnostic> {
         let mut out = Vec::with_capacity(findings.len());
         let mut subjects = HashSet::new();
-        let mut rest = findings.as_slice();
-        while let Some(&(object_index, _)) = rest.first() {
-            let n = rest.iter().take_while(|(o, _)| *o == object_index).count();
-            let (group, tail) = rest.split_at(n);
-            rest = tail;
+        let mut findings = findings.into_iter().peekable();
+        while let Some((object_index, first)) = findings.next() {
+            // The findings of one object are adjacent (evaluation returns them in object order).
+            let mut group = vec![first];
+            while let Some((_, next)) = findings.next_if(|(o, _)| *o == object_index) {
+                group.push(next);
+            }
             let object = &objects[object_index];
-            let mut group: Vec<Finding> = group.iter().map(|(_, f)| f.clone()).collect();
             let annotation = ws3_engine::ignore_annotation(&object.json);
             ws3_engine::apply_suppressions(&mut group, annotation.as_deref(), source);
             for mut finding in group {

@@ -45,7 +45,7 @@ fn crashing_rule() -> Vec<u8> {
     let mut put = |s: &str| {
         let at = 2048 + strings.len() as u32;
         strings.extend_from_slice(s.as_bytes());
-        while strings.len() % 4 != 0 {
+        while !strings.len().is_multiple_of(4) {
             strings.push(0);
         }
         (at, s.len() as u32)

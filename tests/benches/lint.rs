@@ -252,6 +252,32 @@ fn generate(dir: &Path) -> usize {
     docs
 }
 
+/// How much faster a fixed CPU-bound job runs on `threads` threads than on one, right now: on
+/// an idle machine about the number of cores, less when other processes compete.
+fn available_speedup(threads: usize) -> f64 {
+    fn spin(rounds: u64) -> u64 {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..rounds {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x = x.wrapping_add(i);
+        }
+        x
+    }
+    const ROUNDS: u64 = 200_000_000;
+    let t = Instant::now();
+    std::hint::black_box(spin(ROUNDS));
+    let one = t.elapsed();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| std::hint::black_box(spin(ROUNDS / threads as u64)));
+        }
+    });
+    one.as_secs_f64() / t.elapsed().as_secs_f64()
+}
+
 /// CPU time (user and system, all threads) of this process so far.
 fn cpu_time() -> Option<Duration> {
     let stat = fs::read_to_string("/proc/self/stat").ok()?;
@@ -391,6 +417,10 @@ fn main() {
     per_rule(dir.path(), &extra, &rules);
     let cores = ws3_lint::default_jobs();
     let mut counts = Vec::new();
+    println!(
+        "machine now: {cores} cores, {:.2}x speedup of a CPU-bound job on {cores} threads",
+        available_speedup(cores)
+    );
     for jobs in [1, cores] {
         // One warm-up run (instances, caches), then the best of the measured runs.
         let _ = run(&linter, dir.path(), jobs);
