@@ -568,7 +568,6 @@ fn lint_command<R: Read, O: Write, E: Write>(
     let emit_options = EmitOptions {
         color: use_color(args.no_color, console.stdout_is_terminal),
         show_suppressed: args.show_suppressed,
-        fail_on,
     };
     let stderr_color = use_color(args.no_color, console.stderr_is_terminal);
     emit::text::write_problems(&report, args.verbose, stderr_color, &mut console.stderr)

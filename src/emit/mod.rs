@@ -2,8 +2,6 @@
 
 use std::io::{self, Write};
 
-use ws3_engine::Severity;
-
 use crate::{Report, cli::Format};
 
 pub mod github;
@@ -12,24 +10,12 @@ pub mod sarif;
 pub mod text;
 
 /// How to write a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EmitOptions {
     /// ANSI colours (text only).
     pub color: bool,
     /// Show suppressed findings (text and GitHub; JSON and SARIF always include them).
     pub show_suppressed: bool,
-    /// The lowest severity that fails the run (for the summary).
-    pub fail_on: Severity,
-}
-
-impl Default for EmitOptions {
-    fn default() -> Self {
-        Self {
-            color: false,
-            show_suppressed: false,
-            fail_on: Severity::Error,
-        }
-    }
 }
 
 /// Writes a report in one format.
