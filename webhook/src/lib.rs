@@ -1,0 +1,98 @@
+//! ws3-webhook: the ws3 rules as a Kubernetes validating admission webhook.
+//!
+//! - [`admission`]: AdmissionReview in, decision out; pure, driven by an [`ws3_engine::ObjectSource`].
+//! - [`api`]: `POST /validate` ([`router`]), its error type and body extractor.
+//! - [`tls`]: rustls config that follows its certificate files.
+//! - [`cluster`]: watch caches of the objects the cross-object rules read (RBAC listed there).
+//! - [`metrics`], [`health`]: Prometheus text and `/healthz`, `/readyz` on the side port.
+//! - [`Server`]: binds, compiles the modules, serves, drains on shutdown; [`serve`] runs it
+//!   from the command line flags.
+//!
+//! Clippy posture: the workspace lints, nothing allowed crate-wide.
+
+pub mod admission;
+pub mod api;
+pub mod cli;
+pub mod cluster;
+pub mod health;
+pub mod metrics;
+mod server;
+pub mod tls;
+
+use std::time::Duration;
+
+pub use api::{AppState, router};
+pub use health::health_router;
+pub use server::{ClusterContext, Error, ServeOptions, Server, default_slots};
+use tracing::info;
+use ws3_engine::{Config, Limits};
+
+use crate::{cli::ServeArgs, tls::TlsFiles};
+
+/// Runs `ws3-webhook serve` until SIGTERM or ctrl-c.
+pub async fn serve(args: ServeArgs) -> Result<(), Error> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let cache_dir = match &args.cache_dir {
+        Some(dir) if dir.as_os_str() == "none" => None,
+        Some(dir) => Some(dir.clone()),
+        None => ws3_engine::default_cache_dir(),
+    };
+    let options = ServeOptions {
+        tls: TlsFiles { cert: args.cert.clone(), key: args.key.clone(), client_ca: args.client_ca.clone() },
+        addr: args.addr,
+        health_addr: args.health_addr,
+        config,
+        builtin_rules: true,
+        request_timeout: args.request_timeout,
+        limits: Limits { deadline: args.rule_timeout, max_memory: args.rule_memory_mib << 20 },
+        slots: args.max_concurrency.unwrap_or_else(default_slots).max(1),
+        cert_reload_interval: args.cert_reload_interval,
+        cache_dir,
+        extra_exempt: args.pod_namespace.iter().filter(|ns| !ns.is_empty()).cloned().collect(),
+    };
+    let client = kube_client(&args).await?;
+    let server = Server::bind(options, ClusterContext::Kube(client)).await?;
+    info!(addr = %server.local_addr(), health_addr = %server.health_addr(), "ws3-webhook starting");
+    server.run(shutdown_signal()).await
+}
+
+async fn kube_client(args: &ServeArgs) -> Result<kube::Client, Error> {
+    let kube_err = |e: &dyn std::fmt::Display| Error::Kube(e.to_string());
+    let mut config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| kube_err(&e))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| kube_err(&e))?
+        }
+        None => kube::Config::infer().await.map_err(|e| kube_err(&e))?,
+    };
+    // Watches are long requests; the list that starts each one must not hang forever.
+    config.read_timeout = Some(Duration::from_secs(295));
+    kube::Client::try_from(config).map_err(|e| kube_err(&e))
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("received ctrl-c"),
+        () = term => info!("received SIGTERM"),
+    }
+}
