@@ -5,7 +5,8 @@
 use std::{env, fs, path::PathBuf};
 
 fn main() {
-    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../builtin");
+    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../builtin");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut modules: Vec<PathBuf> = fs::read_dir(&dir)
         .map(|entries| {
@@ -16,12 +17,20 @@ fn main() {
         })
         .unwrap_or_default();
     modules.sort();
-    let mut out = String::from("/// Built-in rule components: (file stem, bytes).\npub static BUILTIN: &[(&str, &[u8])] = &[\n");
+    let mut out = String::from(
+        "/// Built-in rule components: (file stem, bytes).\npub static BUILTIN: &[(&str, &[u8])] = &[\n",
+    );
     for module in &modules {
         println!("cargo:rerun-if-changed={}", module.display());
-        let stem = module.file_stem().and_then(|s| s.to_str()).expect("module names are UTF-8");
+        let stem = module
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("module names are UTF-8");
         let abs = fs::canonicalize(module).expect("listed modules exist");
-        out.push_str(&format!("    ({stem:?}, include_bytes!({:?})),\n", abs.display().to_string()));
+        out.push_str(&format!(
+            "    ({stem:?}, include_bytes!({:?})),\n",
+            abs.display().to_string()
+        ));
     }
     out.push_str("];\n");
     let dest = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtin.rs");

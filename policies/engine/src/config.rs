@@ -123,8 +123,10 @@ impl Config {
         let mut config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            serde_saphyr::from_str(text)
-                .map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?
+            serde_saphyr::from_str(text).map_err(|e| ConfigError::Invalid {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?
         };
         for (id, rule) in &config.rules {
             if let Some(settings) = &rule.settings
@@ -142,13 +144,19 @@ impl Config {
 
     /// Reads a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     /// Finds [`FILE_NAME`] in `start` or the nearest parent folder that has one.
     pub fn discover(start: &Path) -> Option<PathBuf> {
-        start.ancestors().map(|dir| dir.join(FILE_NAME)).find(|p| p.is_file())
+        start
+            .ancestors()
+            .map(|dir| dir.join(FILE_NAME))
+            .find(|p| p.is_file())
     }
 
     /// The exempt namespaces in force.
@@ -161,8 +169,21 @@ impl Config {
 
     /// Module paths resolved against the file's folder.
     pub fn module_paths(&self) -> Vec<PathBuf> {
-        let base = self.source.as_deref().and_then(Path::parent).unwrap_or(Path::new("."));
-        self.modules.iter().map(|m| if m.is_absolute() { m.clone() } else { base.join(m) }).collect()
+        let base = self
+            .source
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        self.modules
+            .iter()
+            .map(|m| {
+                if m.is_absolute() {
+                    m.clone()
+                } else {
+                    base.join(m)
+                }
+            })
+            .collect()
     }
 }
 
@@ -186,16 +207,23 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_key_and_the_file() {
-        let err = Config::parse("disabel: [a]\n", Path::new("conf/.ws3.yaml")).unwrap_err().to_string();
+        let err = Config::parse("disabel: [a]\n", Path::new("conf/.ws3.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("disabel"), "{err}");
         assert!(err.contains("conf/.ws3.yaml"), "{err}");
-        let err = Config::parse("rules:\n  a:\n    sevrity: error\n", Path::new(".ws3.yaml")).unwrap_err().to_string();
+        let err = Config::parse("rules:\n  a:\n    sevrity: error\n", Path::new(".ws3.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sevrity"), "{err}");
     }
 
     #[test]
     fn defaults_exempt_system_namespaces() {
         let c = Config::parse("", Path::new(".ws3.yaml")).unwrap();
-        assert_eq!(c.exempt_namespaces(), vec!["kube-system", "kube-public", "kube-node-lease"]);
+        assert_eq!(
+            c.exempt_namespaces(),
+            vec!["kube-system", "kube-public", "kube-node-lease"]
+        );
     }
 }

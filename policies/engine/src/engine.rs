@@ -48,7 +48,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { deadline: Duration::from_millis(500), max_memory: 64 << 20 }
+        Self {
+            deadline: Duration::from_millis(500),
+            max_memory: 64 << 20,
+        }
     }
 }
 
@@ -120,7 +123,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -129,12 +134,16 @@ impl Engine {
     pub fn new(options: &EngineOptions) -> Result<Self, EngineError> {
         let err = |what: &str, e: wasmtime::Error| EngineError(format!("{what}: {e}"));
         let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true).parallel_compilation(true);
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .parallel_compilation(true);
         let mut cache = None;
         if let Some(dir) = &options.cache_dir {
             let mut cache_config = wasmtime::CacheConfig::new();
             cache_config.with_directory(dir);
-            let c = wasmtime::Cache::new(cache_config).map_err(|e| err("cannot use the module cache", e))?;
+            let c = wasmtime::Cache::new(cache_config)
+                .map_err(|e| err("cannot use the module cache", e))?;
             config.cache(Some(c.clone()));
             cache = Some(c);
         }
@@ -150,12 +159,19 @@ impl Engine {
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
             config.memory_init_cow(true);
         }
-        let inner = wasmtime::Engine::new(&config).map_err(|e| err("invalid engine configuration", e))?;
+        let inner =
+            wasmtime::Engine::new(&config).map_err(|e| err("invalid engine configuration", e))?;
         let mut linker = Linker::new(&inner);
         v0_1::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| err("cannot link the host interface", e))?;
         let ticker = Ticker::start(&inner)?;
-        Ok(Self { inner, linker: Arc::new(linker), limits: options.limits, cache, _ticker: Arc::new(ticker) })
+        Ok(Self {
+            inner,
+            linker: Arc::new(linker),
+            limits: options.limits,
+            cache,
+            _ticker: Arc::new(ticker),
+        })
     }
 
     /// The limits of every evaluation.
@@ -165,7 +181,9 @@ impl Engine {
 
     /// `(hits, misses)` of the compiled-module cache since start, when a cache is configured.
     pub fn cache_stats(&self) -> Option<(usize, usize)> {
-        self.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
+        self.cache
+            .as_ref()
+            .map(|c| (c.cache_hits(), c.cache_misses()))
     }
 
     /// Compiles and checks a rule component.
@@ -176,37 +194,63 @@ impl Engine {
                 message: "this is a core wasm module, not a component; build rules with `cargo xtask build-rules` (or turn a module into a component with `wasm-tools component new`)".into(),
             });
         }
-        let component = Component::new(&self.inner, bytes)
-            .map_err(|e| LoadError::Compile { origin: origin.clone(), message: format!("{e:#}") })?;
+        let component = Component::new(&self.inner, bytes).map_err(|e| LoadError::Compile {
+            origin: origin.clone(),
+            message: format!("{e:#}"),
+        })?;
         check_interface(&self.inner, &component, &origin)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .and_then(v0_1::PolicyPre::new)
-            .map_err(|e| LoadError::Link { origin: origin.clone(), message: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Link {
+                origin: origin.clone(),
+                message: format!("{e:#}"),
+            })?;
         let probe = Rule {
             meta: Arc::new(placeholder_meta(&origin)),
             origin: origin.clone(),
             pre,
             reads: Arc::from(Vec::new()),
         };
-        let mut instance = probe
-            .instantiate(self, Arc::new(NoObjects))
-            .map_err(|e| LoadError::Metadata { origin: origin.clone(), message: e.to_string() })?;
-        let meta = instance.metadata(self).map_err(|e| LoadError::Metadata { origin: origin.clone(), message: e.to_string() })?;
-        validate_meta(&meta).map_err(|message| LoadError::Metadata { origin: origin.clone(), message })?;
-        Ok(Rule { reads: Arc::from(meta.reads.clone()), meta: Arc::new(meta), origin, pre: probe.pre })
+        let mut instance =
+            probe
+                .instantiate(self, Arc::new(NoObjects))
+                .map_err(|e| LoadError::Metadata {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                })?;
+        let meta = instance.metadata(self).map_err(|e| LoadError::Metadata {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        validate_meta(&meta).map_err(|message| LoadError::Metadata {
+            origin: origin.clone(),
+            message,
+        })?;
+        Ok(Rule {
+            reads: Arc::from(meta.reads.clone()),
+            meta: Arc::new(meta),
+            origin,
+            pre: probe.pre,
+        })
     }
 
     /// Loads a `.wasm` file.
     pub fn load_file(&self, path: &Path) -> Result<Rule, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         self.load(&bytes, Origin::File(path.to_owned()))
     }
 
     /// Loads a `.wasm` file, or every `*.wasm` file of a directory (sorted by name).
     pub fn load_path(&self, path: &Path) -> Result<Vec<Rule>, LoadError> {
-        let io = |source| LoadError::Io { path: path.to_owned(), source };
+        let io = |source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        };
         if !path.is_dir() {
             return Ok(vec![self.load_file(path)?]);
         }
@@ -235,13 +279,27 @@ fn placeholder_meta(origin: &Origin) -> RuleMeta {
 }
 
 /// Finds the `ws3:policy/rule@X.Y.Z` export and checks that this host runs version X.Y.
-fn check_interface(engine: &wasmtime::Engine, component: &Component, origin: &Origin) -> Result<(), LoadError> {
+fn check_interface(
+    engine: &wasmtime::Engine,
+    component: &Component,
+    origin: &Origin,
+) -> Result<(), LoadError> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
-    let Some(version) = exports.iter().find_map(|name| name.strip_prefix("ws3:policy/rule@")) else {
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let Some(version) = exports
+        .iter()
+        .find_map(|name| name.strip_prefix("ws3:policy/rule@"))
+    else {
         return Err(LoadError::NotARule {
             origin: origin.clone(),
-            exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
+            exports: if exports.is_empty() {
+                "nothing".into()
+            } else {
+                exports.join(", ")
+            },
         });
     };
     let major_minor = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
@@ -258,16 +316,28 @@ fn check_interface(engine: &wasmtime::Engine, component: &Component, origin: &Or
 fn validate_meta(meta: &RuleMeta) -> Result<(), String> {
     let id_ok = !meta.id.is_empty()
         && meta.id.len() <= 64
-        && meta.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && meta
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !meta.id.starts_with('-');
     if !id_ok {
-        return Err(format!("rule id {:?} must be 1-64 characters of a-z, 0-9 and `-`", meta.id));
+        return Err(format!(
+            "rule id {:?} must be 1-64 characters of a-z, 0-9 and `-`",
+            meta.id
+        ));
     }
     if meta.applies_to.is_empty() {
-        return Err(format!("rule {} declares no kinds in `applies-to`", meta.id));
+        return Err(format!(
+            "rule {} declares no kinds in `applies-to`",
+            meta.id
+        ));
     }
     if meta.title.len() > 200 || meta.rationale.len() > MAX_TEXT || meta.docs.len() > 256 * 1024 {
-        return Err(format!("rule {} has an oversized title, rationale or docs", meta.id));
+        return Err(format!(
+            "rule {} has an oversized title, rationale or docs",
+            meta.id
+        ));
     }
     Ok(())
 }
@@ -283,7 +353,10 @@ pub struct Rule {
 
 impl std::fmt::Debug for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rule").field("id", &self.meta.id).field("origin", &self.origin).finish_non_exhaustive()
+        f.debug_struct("Rule")
+            .field("id", &self.meta.id)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -300,20 +373,36 @@ impl Rule {
 
     /// A fresh instance reading other objects from `source`. Use one per admission evaluation;
     /// offline, one per worker can serve many calls.
-    pub fn instantiate(&self, engine: &Engine, source: Arc<dyn ObjectSource>) -> Result<Instance, EvalError> {
+    pub fn instantiate(
+        &self,
+        engine: &Engine,
+        source: Arc<dyn ObjectSource>,
+    ) -> Result<Instance, EvalError> {
         let state = HostState {
-            limiter: Limiter { max_memory: engine.limits.max_memory, exceeded: false },
+            limiter: Limiter {
+                max_memory: engine.limits.max_memory,
+                exceeded: false,
+            },
             source,
             reads: Arc::clone(&self.reads),
         };
         let mut store = Store::new(&engine.inner, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(deadline_ticks(engine.limits.deadline));
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(&self.meta.id, &engine.limits, store.data().limiter.exceeded, &e, "start"))?;
-        Ok(Instance { rule: self.clone(), store, bindings })
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| {
+            classify(
+                &self.meta.id,
+                &engine.limits,
+                store.data().limiter.exceeded,
+                &e,
+                "start",
+            )
+        })?;
+        Ok(Instance {
+            rule: self.clone(),
+            store,
+            bindings,
+        })
     }
 
     /// Evaluates one request in a fresh instance.
@@ -332,20 +421,41 @@ fn deadline_ticks(deadline: Duration) -> u64 {
 }
 
 /// Turns a wasmtime error into an [`EvalError`].
-fn classify(rule: &str, limits: &Limits, memory_exceeded: bool, e: &wasmtime::Error, what: &str) -> EvalError {
+fn classify(
+    rule: &str,
+    limits: &Limits,
+    memory_exceeded: bool,
+    e: &wasmtime::Error,
+    what: &str,
+) -> EvalError {
     let rule = rule.to_owned();
     if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-        return EvalError::Timeout { rule, deadline: limits.deadline };
+        return EvalError::Timeout {
+            rule,
+            deadline: limits.deadline,
+        };
     }
     if memory_exceeded {
-        return EvalError::OutOfMemory { rule, limit_mib: limits.max_memory >> 20 };
+        return EvalError::OutOfMemory {
+            rule,
+            limit_mib: limits.max_memory >> 20,
+        };
     }
     match e.downcast_ref::<Trap>() {
-        Some(trap) => EvalError::Trap { rule, message: format!("{trap} (in {what})") },
-        None if what == "start" => EvalError::Instantiate { rule, message: format!("{e:#}") },
+        Some(trap) => EvalError::Trap {
+            rule,
+            message: format!("{trap} (in {what})"),
+        },
+        None if what == "start" => EvalError::Instantiate {
+            rule,
+            message: format!("{e:#}"),
+        },
         // Not a trap: the host could not lift what the guest returned (bad UTF-8, a wild
         // pointer, an unknown discriminant...).
-        None => EvalError::Invalid { rule, message: format!("{e:#}") },
+        None => EvalError::Invalid {
+            rule,
+            message: format!("{e:#}"),
+        },
     }
 }
 
@@ -359,7 +469,9 @@ pub struct Instance {
 
 impl std::fmt::Debug for Instance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instance").field("rule", &self.rule.meta.id).finish_non_exhaustive()
+        f.debug_struct("Instance")
+            .field("rule", &self.rule.meta.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -370,16 +482,32 @@ impl Instance {
     }
 
     fn arm(&mut self, engine: &Engine) {
-        self.store.set_epoch_deadline(deadline_ticks(engine.limits.deadline));
+        self.store
+            .set_epoch_deadline(deadline_ticks(engine.limits.deadline));
     }
 
     fn metadata(&mut self, engine: &Engine) -> Result<RuleMeta, EvalError> {
         self.arm(engine);
-        let m = self.bindings.ws3_policy_rule().call_metadata(&mut self.store).map_err(|e| {
-            classify(&self.rule.meta.id, &engine.limits, self.store.data().limiter.exceeded, &e, "metadata")
-        })?;
+        let m = self
+            .bindings
+            .ws3_policy_rule()
+            .call_metadata(&mut self.store)
+            .map_err(|e| {
+                classify(
+                    &self.rule.meta.id,
+                    &engine.limits,
+                    self.store.data().limiter.exceeded,
+                    &e,
+                    "metadata",
+                )
+            })?;
         let kinds = |v: Vec<v0_1::ws3::policy::types::KindRef>| {
-            v.into_iter().map(|k| KindRef { group: k.group, kind: k.kind }).collect()
+            v.into_iter()
+                .map(|k| KindRef {
+                    group: k.group,
+                    kind: k.kind,
+                })
+                .collect()
         };
         Ok(RuleMeta {
             id: m.id,
@@ -393,7 +521,11 @@ impl Instance {
     }
 
     /// Evaluates one request.
-    pub fn validate(&mut self, engine: &Engine, request: &Request<'_>) -> Result<Vec<Finding>, EvalError> {
+    pub fn validate(
+        &mut self,
+        engine: &Engine,
+        request: &Request<'_>,
+    ) -> Result<Vec<Finding>, EvalError> {
         use v0_1::ws3::policy::types as wit;
         self.arm(engine);
         let req = wit::Request {
@@ -413,18 +545,36 @@ impl Instance {
             .bindings
             .ws3_policy_rule()
             .call_validate(&mut self.store, &req)
-            .map_err(|e| classify(id, &engine.limits, self.store.data().limiter.exceeded, &e, "validate"))?;
-        let findings = result.map_err(|message| EvalError::Rejected { rule: id.clone(), message: truncate(message) })?;
+            .map_err(|e| {
+                classify(
+                    id,
+                    &engine.limits,
+                    self.store.data().limiter.exceeded,
+                    &e,
+                    "validate",
+                )
+            })?;
+        let findings = result.map_err(|message| EvalError::Rejected {
+            rule: id.clone(),
+            message: truncate(message),
+        })?;
         if findings.len() > MAX_FINDINGS {
             return Err(EvalError::Invalid {
                 rule: id.clone(),
-                message: format!("{} findings for one object (at most {MAX_FINDINGS})", findings.len()),
+                message: format!(
+                    "{} findings for one object (at most {MAX_FINDINGS})",
+                    findings.len()
+                ),
             });
         }
         findings
             .into_iter()
             .map(|f| {
-                for (what, text) in [("message", &f.message), ("hint", &f.hint), ("path", &f.path)] {
+                for (what, text) in [
+                    ("message", &f.message),
+                    ("hint", &f.hint),
+                    ("path", &f.path),
+                ] {
                     if text.len() > MAX_TEXT {
                         return Err(EvalError::Invalid {
                             rule: id.clone(),

@@ -44,7 +44,9 @@ pub enum LoadError {
         message: String,
     },
     /// A component that does not export the ws3 rule interface at all.
-    #[error("{origin} is not a ws3 rule: it exports no `ws3:policy/rule` interface (exports: {exports})")]
+    #[error(
+        "{origin} is not a ws3 rule: it exports no `ws3:policy/rule` interface (exports: {exports})"
+    )]
     NotARule {
         /// The module.
         origin: Origin,

@@ -51,13 +51,23 @@ pub(crate) struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let ok = desired <= self.max_memory;
         self.exceeded |= !ok;
         Ok(ok)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 
@@ -83,7 +93,10 @@ pub(crate) struct HostState {
 
 impl HostState {
     fn kind(&self, kind: v0_1::ws3::policy::types::KindRef) -> Result<KindRef, String> {
-        let kind = KindRef { group: kind.group, kind: kind.kind };
+        let kind = KindRef {
+            group: kind.group,
+            kind: kind.kind,
+        };
         if self.reads.contains(&kind) {
             Ok(kind)
         } else {
@@ -102,18 +115,34 @@ impl v0_1::ws3::policy::cluster::Host for HostState {
         name: String,
     ) -> Result<Option<String>, String> {
         let kind = self.kind(kind)?;
-        Ok(self.source.get(&kind, &namespace, &name).map(|json| expose(&kind, &json)))
+        Ok(self
+            .source
+            .get(&kind, &namespace, &name)
+            .map(|json| expose(&kind, &json)))
     }
 
-    fn list_objects(&mut self, kind: v0_1::ws3::policy::types::KindRef, namespace: String) -> Result<Vec<String>, String> {
+    fn list_objects(
+        &mut self,
+        kind: v0_1::ws3::policy::types::KindRef,
+        namespace: String,
+    ) -> Result<Vec<String>, String> {
         let kind = self.kind(kind)?;
-        Ok(self.source.list(&kind, &namespace).iter().map(|json| expose(&kind, json)).collect())
+        Ok(self
+            .source
+            .list(&kind, &namespace)
+            .iter()
+            .map(|json| expose(&kind, json))
+            .collect())
     }
 }
 
 /// The JSON a rule may see of an object: Secrets lose their values.
 fn expose(kind: &KindRef, json: &str) -> String {
-    if kind.is_secret() { redact_secret(json) } else { json.to_owned() }
+    if kind.is_secret() {
+        redact_secret(json)
+    } else {
+        json.to_owned()
+    }
 }
 
 /// A Secret's JSON with every `data` and `stringData` value replaced by `""` (keys are kept, so
@@ -123,15 +152,24 @@ pub fn redact_secret(json: &str) -> String {
         return "{}".to_owned();
     };
     for field in ["data", "stringData"] {
-        if let Some(map) = value.get_mut(field).and_then(serde_json::Value::as_object_mut) {
+        if let Some(map) = value
+            .get_mut(field)
+            .and_then(serde_json::Value::as_object_mut)
+        {
             for v in map.values_mut() {
                 *v = serde_json::Value::String(String::new());
             }
         }
     }
-    if let Some(meta) = value.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
+    if let Some(meta) = value
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    {
         // kubectl's last-applied annotation carries the whole object, values included.
-        if let Some(ann) = meta.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+        if let Some(ann) = meta
+            .get_mut("annotations")
+            .and_then(serde_json::Value::as_object_mut)
+        {
             ann.remove("kubectl.kubernetes.io/last-applied-configuration");
         }
         meta.remove("managedFields");

@@ -20,11 +20,13 @@ pub mod config;
 pub mod path;
 
 pub use config::{Config, ConfigError, Mode, OnError};
-pub use engine::{Engine, EngineOptions, Instance, Limits, Rule, SUPPORTED_INTERFACE, default_cache_dir};
+pub use engine::{
+    Engine, EngineOptions, Instance, Limits, Rule, SUPPORTED_INTERFACE, default_cache_dir,
+};
 pub use error::{EngineError, EvalError, LoadError, Origin};
 pub use host::{NoObjects, ObjectSource, redact_secret};
 pub use ruleset::{
-    ConfiguredRule, IGNORE_ANNOTATION, RuleSet, RuleSetError, apply_suppressions, builtin_modules, ignore_annotation,
-    ignores,
+    ConfiguredRule, IGNORE_ANNOTATION, RuleSet, RuleSetError, apply_suppressions, builtin_modules,
+    ignore_annotation, ignores,
 };
 pub use types::{Finding, KindRef, ObjectRef, Operation, Request, RuleMeta, Severity, group_of};

@@ -22,7 +22,10 @@ pub struct PathError {
 
 /// Parses a path. The empty path is the whole object.
 pub fn parse(path: &str) -> Result<Vec<Segment>, PathError> {
-    let err = |at| PathError { path: path.to_owned(), at };
+    let err = |at| PathError {
+        path: path.to_owned(),
+        at,
+    };
     let bytes = path.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -94,9 +97,18 @@ mod tests {
                 Key("emptyDir".into())
             ]
         );
-        assert_eq!(parse(r#"data["app.conf"]"#).unwrap(), vec![Key("data".into()), Key("app.conf".into())]);
-        assert_eq!(parse(r#"["a\"b"][3]"#).unwrap(), vec![Key("a\"b".into()), Index(3)]);
-        assert_eq!(parse("items[12].x-y").unwrap(), vec![Key("items".into()), Index(12), Key("x-y".into())]);
+        assert_eq!(
+            parse(r#"data["app.conf"]"#).unwrap(),
+            vec![Key("data".into()), Key("app.conf".into())]
+        );
+        assert_eq!(
+            parse(r#"["a\"b"][3]"#).unwrap(),
+            vec![Key("a\"b".into()), Index(3)]
+        );
+        assert_eq!(
+            parse("items[12].x-y").unwrap(),
+            vec![Key("items".into()), Index(12), Key("x-y".into())]
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub const IGNORE_ANNOTATION: &str = "ws3.dev/ignore";
 /// commas or spaces, case and surrounding blanks do not matter.
 pub fn ignores(annotation: Option<&str>, rule_id: &str) -> bool {
     annotation.is_some_and(|value| {
-        value.split([',', ' ', '\n']).map(str::trim).any(|id| !id.is_empty() && id.eq_ignore_ascii_case(rule_id))
+        value
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .any(|id| !id.is_empty() && id.eq_ignore_ascii_case(rule_id))
     })
 }
 
@@ -51,11 +54,17 @@ pub fn ignore_annotation(object_json: &str) -> Option<String> {
 /// Marks findings suppressed by a `ws3.dev/ignore` annotation. A finding about another object
 /// (its `subject`, e.g. the Namespace) honours that object's annotation when `source` has it,
 /// and otherwise the reviewed object's; any other finding honours the reviewed object's.
-pub fn apply_suppressions(findings: &mut [Finding], reviewed_annotation: Option<&str>, source: &dyn ObjectSource) {
+pub fn apply_suppressions(
+    findings: &mut [Finding],
+    reviewed_annotation: Option<&str>,
+    source: &dyn ObjectSource,
+) {
     for finding in findings {
         let subject_annotation = finding.subject.as_ref().and_then(|s| {
             let kind = KindRef::from_type(&s.api_version, &s.kind);
-            source.get(&kind, &s.namespace, &s.name).map(|json| ignore_annotation(&json))
+            source
+                .get(&kind, &s.namespace, &s.name)
+                .map(|json| ignore_annotation(&json))
         });
         let annotation = match &subject_annotation {
             Some(found) => found.as_deref(),
@@ -136,7 +145,10 @@ impl RuleSet {
     ) -> Result<Self, RuleSetError> {
         let mut rules: Vec<(Rule, bool)> = Vec::new();
         for (name, bytes) in builtin_modules() {
-            rules.push((engine.load(bytes, Origin::Builtin((*name).to_owned()))?, true));
+            rules.push((
+                engine.load(bytes, Origin::Builtin((*name).to_owned()))?,
+                true,
+            ));
         }
         for path in config.module_paths().iter().chain(extra_modules) {
             for rule in engine.load_path(path)? {
@@ -144,7 +156,10 @@ impl RuleSet {
             }
         }
         for (i, (rule, _)) in rules.iter().enumerate() {
-            if let Some((first, _)) = rules[..i].iter().find(|(r, _)| r.meta().id == rule.meta().id) {
+            if let Some((first, _)) = rules[..i]
+                .iter()
+                .find(|(r, _)| r.meta().id == rule.meta().id)
+            {
                 return Err(LoadError::Duplicate {
                     id: rule.meta().id.clone(),
                     first: first.origin().clone(),
@@ -153,14 +168,26 @@ impl RuleSet {
                 .into());
             }
         }
-        let known = || rules.iter().map(|(r, _)| r.meta().id.as_str()).collect::<Vec<_>>().join(", ");
-        let config_name =
-            config.source.as_ref().map_or_else(|| "the configuration".to_owned(), |p| p.display().to_string());
+        let known = || {
+            rules
+                .iter()
+                .map(|(r, _)| r.meta().id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let config_name = config.source.as_ref().map_or_else(
+            || "the configuration".to_owned(),
+            |p| p.display().to_string(),
+        );
         let check = |id: &str, source_name: &str| {
             if rules.iter().any(|(r, _)| r.meta().id == id) {
                 Ok(())
             } else {
-                Err(RuleSetError::UnknownRule { source_name: source_name.to_owned(), id: id.to_owned(), known: known() })
+                Err(RuleSetError::UnknownRule {
+                    source_name: source_name.to_owned(),
+                    id: id.to_owned(),
+                    known: known(),
+                })
             }
         };
         for id in config.rules.keys().chain(&config.disable) {
@@ -180,13 +207,18 @@ impl RuleSet {
                     severity: cfg.severity,
                     mode: cfg.mode.unwrap_or_default(),
                     on_error: cfg.on_error.unwrap_or_default(),
-                    settings: cfg.settings.map_or_else(|| "{}".to_owned(), |s| s.to_string()),
+                    settings: cfg
+                        .settings
+                        .map_or_else(|| "{}".to_owned(), |s| s.to_string()),
                     builtin,
                     rule,
                 }
             })
             .collect();
-        Ok(Self { rules, exempt_namespaces: config.exempt_namespaces() })
+        Ok(Self {
+            rules,
+            exempt_namespaces: config.exempt_namespaces(),
+        })
     }
 
     /// Every loaded rule, enabled or not.
@@ -201,7 +233,8 @@ impl RuleSet {
 
     /// The enabled rules that review this kind.
     pub fn for_kind<'a>(&'a self, kind: &'a KindRef) -> impl Iterator<Item = &'a ConfiguredRule> {
-        self.enabled().filter(move |r| r.rule.meta().applies_to(kind))
+        self.enabled()
+            .filter(move |r| r.rule.meta().applies_to(kind))
     }
 
     /// A rule by id.
@@ -234,9 +267,18 @@ mod tests {
 
     #[test]
     fn ignore_annotation_is_parsed_leniently() {
-        assert!(ignores(Some("statefulset-emptydir-data"), "statefulset-emptydir-data"));
-        assert!(ignores(Some(" a , Statefulset-EmptyDir-Data "), "statefulset-emptydir-data"));
-        assert!(!ignores(Some("statefulset-emptydir"), "statefulset-emptydir-data"));
+        assert!(ignores(
+            Some("statefulset-emptydir-data"),
+            "statefulset-emptydir-data"
+        ));
+        assert!(ignores(
+            Some(" a , Statefulset-EmptyDir-Data "),
+            "statefulset-emptydir-data"
+        ));
+        assert!(!ignores(
+            Some("statefulset-emptydir"),
+            "statefulset-emptydir-data"
+        ));
         assert!(!ignores(None, "x"));
     }
 }

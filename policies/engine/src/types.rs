@@ -59,7 +59,10 @@ pub struct KindRef {
 impl KindRef {
     /// A kind in a group.
     pub fn new(group: impl Into<String>, kind: impl Into<String>) -> Self {
-        Self { group: group.into(), kind: kind.into() }
+        Self {
+            group: group.into(),
+            kind: kind.into(),
+        }
     }
 
     /// The kind of an object with this `apiVersion` and `kind`.
@@ -75,7 +78,11 @@ impl KindRef {
 
 impl fmt::Display for KindRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() { f.write_str(&self.kind) } else { write!(f, "{}/{}", self.group, self.kind) }
+        if self.group.is_empty() {
+            f.write_str(&self.kind)
+        } else {
+            write!(f, "{}/{}", self.group, self.kind)
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use crate::{Error, KindRef, request::decode};
 /// implements.
 pub trait Cluster {
     /// One object as JSON, by kind, namespace (empty for cluster-scoped kinds) and name.
-    fn get_json(&self, kind: KindRef, namespace: &str, name: &str) -> Result<Option<String>, Error>;
+    fn get_json(&self, kind: KindRef, namespace: &str, name: &str)
+    -> Result<Option<String>, Error>;
 
     /// The objects of one kind in one namespace, as JSON.
     fn list_json(&self, kind: KindRef, namespace: &str) -> Result<Vec<String>, Error>;

@@ -33,7 +33,10 @@ fn severity(s: Severity) -> types::Severity {
 }
 
 fn kind_ref(k: &KindRef) -> types::KindRef {
-    types::KindRef { group: k.group.to_owned(), kind: k.kind.to_owned() }
+    types::KindRef {
+        group: k.group.to_owned(),
+        kind: k.kind.to_owned(),
+    }
 }
 
 /// The metadata of rule `R` in WIT form.
@@ -53,7 +56,12 @@ pub fn metadata<R: Rule>() -> types::RuleMetadata {
 struct HostCluster;
 
 impl Cluster for HostCluster {
-    fn get_json(&self, kind: KindRef, namespace: &str, name: &str) -> Result<Option<String>, Error> {
+    fn get_json(
+        &self,
+        kind: KindRef,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
         cluster::get_object(&kind_ref(&kind), namespace, name).map_err(Error::new)
     }
 

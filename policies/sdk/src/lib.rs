@@ -104,7 +104,10 @@ impl KindRef {
 
     /// The kind of a `k8s-openapi` resource type.
     pub const fn of<K: k8s_openapi::Resource>() -> Self {
-        Self { group: K::GROUP, kind: K::KIND }
+        Self {
+            group: K::GROUP,
+            kind: K::KIND,
+        }
     }
 }
 
@@ -195,7 +198,11 @@ pub trait Rule {
     fn validate(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error>;
 
     /// A finding of this rule with its default severity.
-    fn finding(message: impl Into<String>, path: impl Into<String>, hint: impl Into<String>) -> Finding {
+    fn finding(
+        message: impl Into<String>,
+        path: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Finding {
         Finding {
             rule_id: Self::META.id.to_owned(),
             severity: Self::META.severity,

@@ -85,12 +85,21 @@ mod tests {
 
     #[test]
     fn renders_fields_indices_and_quoted_keys() {
-        let p = Path::root().keys(&["spec", "template", "spec", "volumes"]).index(0).key("emptyDir");
+        let p = Path::root()
+            .keys(&["spec", "template", "spec", "volumes"])
+            .index(0)
+            .key("emptyDir");
         assert_eq!(p.as_str(), "spec.template.spec.volumes[0].emptyDir");
         let q = Path::root().key("data").key("app.conf");
         assert_eq!(q.as_str(), r#"data["app.conf"]"#);
-        assert_eq!(Path::root().key("data").key("9lives").as_str(), r#"data["9lives"]"#);
-        assert_eq!(Path::root().key("POSTGRES-PASSWORD").as_str(), "POSTGRES-PASSWORD");
+        assert_eq!(
+            Path::root().key("data").key("9lives").as_str(),
+            r#"data["9lives"]"#
+        );
+        assert_eq!(
+            Path::root().key("POSTGRES-PASSWORD").as_str(),
+            "POSTGRES-PASSWORD"
+        );
         assert_eq!(Path::root().key("a\"b").as_str(), r#"["a\"b"]"#);
     }
 }

@@ -96,8 +96,19 @@ struct TypeMeta {
 
 impl Request {
     /// A request for the given operation and object JSON.
-    pub fn new(operation: Operation, object: Option<String>, old_object: Option<String>, namespace: impl Into<String>) -> Self {
-        Self { operation, object, old_object, namespace: namespace.into(), settings: "{}".into() }
+    pub fn new(
+        operation: Operation,
+        object: Option<String>,
+        old_object: Option<String>,
+        namespace: impl Into<String>,
+    ) -> Self {
+        Self {
+            operation,
+            object,
+            old_object,
+            namespace: namespace.into(),
+            settings: "{}".into(),
+        }
     }
 
     /// The JSON of the object the decision is about: the object, or on delete the old object.
@@ -115,22 +126,39 @@ impl Request {
 
     /// The object under review decoded as `K` (`None` on delete).
     pub fn object<K: DeserializeOwned + k8s_openapi::Resource>(&self) -> Result<Option<K>, Error> {
-        self.object.as_deref().map(|j| decode(K::KIND, j)).transpose()
+        self.object
+            .as_deref()
+            .map(|j| decode(K::KIND, j))
+            .transpose()
     }
 
     /// The previous object decoded as `K` (`None` on create and lint).
-    pub fn old_object<K: DeserializeOwned + k8s_openapi::Resource>(&self) -> Result<Option<K>, Error> {
-        self.old_object.as_deref().map(|j| decode(K::KIND, j)).transpose()
+    pub fn old_object<K: DeserializeOwned + k8s_openapi::Resource>(
+        &self,
+    ) -> Result<Option<K>, Error> {
+        self.old_object
+            .as_deref()
+            .map(|j| decode(K::KIND, j))
+            .transpose()
     }
 
     /// The object the decision is about decoded as `K`: the object, or on delete the old object.
-    pub fn reviewed<K: DeserializeOwned + k8s_openapi::Resource>(&self) -> Result<Option<K>, Error> {
+    pub fn reviewed<K: DeserializeOwned + k8s_openapi::Resource>(
+        &self,
+    ) -> Result<Option<K>, Error> {
         self.reviewed_json().map(|j| decode(K::KIND, j)).transpose()
     }
 
     /// The rule's settings decoded as `T`.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        decode("settings", if self.settings.is_empty() { "{}" } else { &self.settings })
+        decode(
+            "settings",
+            if self.settings.is_empty() {
+                "{}"
+            } else {
+                &self.settings
+            },
+        )
     }
 
     /// Whether this is an admission request (not an offline lint).
@@ -155,7 +183,12 @@ mod tests {
 
     #[test]
     fn kind_comes_from_the_reviewed_object() {
-        let req = Request::new(Operation::Delete, None, Some(r#"{"kind":"Service"}"#.into()), "ns");
+        let req = Request::new(
+            Operation::Delete,
+            None,
+            Some(r#"{"kind":"Service"}"#.into()),
+            "ns",
+        );
         assert_eq!(req.kind().unwrap(), "Service");
     }
 }

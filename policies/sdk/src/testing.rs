@@ -16,7 +16,10 @@ pub struct FakeCluster {
 }
 
 fn str_at<'a>(v: &'a serde_json::Value, path: &[&str]) -> &'a str {
-    path.iter().fold(Some(v), |v, k| v.and_then(|v| v.get(k))).and_then(|v| v.as_str()).unwrap_or("")
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
 }
 
 /// The API group of an `apiVersion` (`apps/v1` is `apps`, `v1` is core).
@@ -27,14 +30,18 @@ pub fn group_of(api_version: &str) -> &str {
 impl FakeCluster {
     /// A cluster holding these objects.
     pub fn new(objects: impl IntoIterator<Item = serde_json::Value>) -> Self {
-        Self { objects: objects.into_iter().collect(), allowed: None }
+        Self {
+            objects: objects.into_iter().collect(),
+            allowed: None,
+        }
     }
 
     fn check(&self, kind: KindRef) -> Result<(), Error> {
         match &self.allowed {
-            Some(allowed) if !allowed.contains(&kind) => {
-                Err(Error::new(format!("kind {} is not declared in the rule's reads", kind.kind)))
-            }
+            Some(allowed) if !allowed.contains(&kind) => Err(Error::new(format!(
+                "kind {} is not declared in the rule's reads",
+                kind.kind
+            ))),
             _ => Ok(()),
         }
     }
@@ -49,14 +56,25 @@ impl FakeCluster {
 }
 
 impl Cluster for FakeCluster {
-    fn get_json(&self, kind: KindRef, namespace: &str, name: &str) -> Result<Option<String>, Error> {
+    fn get_json(
+        &self,
+        kind: KindRef,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
         self.check(kind)?;
-        Ok(self.matching(kind, namespace).find(|o| str_at(o, &["metadata", "name"]) == name).map(ToString::to_string))
+        Ok(self
+            .matching(kind, namespace)
+            .find(|o| str_at(o, &["metadata", "name"]) == name)
+            .map(ToString::to_string))
     }
 
     fn list_json(&self, kind: KindRef, namespace: &str) -> Result<Vec<String>, Error> {
         self.check(kind)?;
-        Ok(self.matching(kind, namespace).map(ToString::to_string).collect())
+        Ok(self
+            .matching(kind, namespace)
+            .map(ToString::to_string)
+            .collect())
     }
 }
 

@@ -85,15 +85,30 @@ pub fn pod_template(kind: &str, json: &str) -> Result<Option<PodTemplate>, Error
         }
         "ReplicaSet" => {
             let o: ReplicaSet = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.template.unwrap_or_default(), template_path())
+            from_template(
+                kind,
+                o.metadata,
+                o.spec.template.unwrap_or_default(),
+                template_path(),
+            )
         }
         "Job" => {
             let o: Job = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.map(|s| s.template).unwrap_or_default(), template_path())
+            from_template(
+                kind,
+                o.metadata,
+                o.spec.map(|s| s.template).unwrap_or_default(),
+                template_path(),
+            )
         }
         "CronJob" => {
             let o: CronJob = decode(kind, json)?;
-            let template = o.spec.job_template.spec.map(|s| s.template).unwrap_or_default();
+            let template = o
+                .spec
+                .job_template
+                .spec
+                .map(|s| s.template)
+                .unwrap_or_default();
             let path = Path::root().keys(&["spec", "jobTemplate", "spec", "template", "spec"]);
             from_template(kind, o.metadata, template, path)
         }

@@ -39,7 +39,10 @@ fn main() -> Result<()> {
 
 fn workspace_root() -> PathBuf {
     // policies/xtask -> repository root
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// How to invoke cargo for the wasm target.
@@ -51,10 +54,14 @@ enum Toolchain {
 }
 
 fn detect_toolchain() -> Result<Toolchain> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     if let Ok(out) = installed
         && out.status.success()
-        && String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET)
+        && String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == TARGET)
     {
         return Ok(Toolchain::Rustup);
     }
@@ -64,7 +71,12 @@ fn detect_toolchain() -> Result<Toolchain> {
         && Path::new(DEBIAN_STD_SRC).is_dir()
     {
         let version = String::from_utf8_lossy(&out.stdout);
-        let minor: u32 = version.split_whitespace().nth(1).and_then(|v| v.split('.').nth(1)).and_then(|m| m.parse().ok()).unwrap_or(0);
+        let minor: u32 = version
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.split('.').nth(1))
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
         if minor >= 89 {
             return Ok(Toolchain::Debian);
         }
@@ -82,7 +94,11 @@ fn rule_crates(root: &Path) -> Result<Vec<(String, PathBuf)>> {
     for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         if path.join("Cargo.toml").is_file() {
-            let id = path.file_name().and_then(|n| n.to_str()).context("rule folder names are UTF-8")?.to_owned();
+            let id = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .context("rule folder names are UTF-8")?
+                .to_owned();
             rules.push((id, path));
         }
     }
@@ -96,16 +112,30 @@ fn build_rules(root: &Path) -> Result<()> {
     let target_dir = root.join("target/wasm");
     let mut cmd = match toolchain {
         Toolchain::Rustup => {
-            eprintln!("building {} rules with rustup's {TARGET} target", rules.len());
+            eprintln!(
+                "building {} rules with rustup's {TARGET} target",
+                rules.len()
+            );
             Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         }
         Toolchain::Debian => {
-            eprintln!("building {} rules with Debian's rustc-web and -Zbuild-std (the first build compiles std)", rules.len());
+            eprintln!(
+                "building {} rules with Debian's rustc-web and -Zbuild-std (the first build compiles std)",
+                rules.len()
+            );
             let mut cmd = Command::new(DEBIAN_CARGO);
             let path = env::var("PATH").unwrap_or_default();
-            cmd.env("PATH", format!("/usr/bin:{path}")).env("RUSTC_BOOTSTRAP", "1");
+            cmd.env("PATH", format!("/usr/bin:{path}"))
+                .env("RUSTC_BOOTSTRAP", "1");
             // rustup's variables would send Debian's cargo back to the rustup toolchain.
-            for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO", "RUSTC_WRAPPER", "RUSTUP_HOME"] {
+            for var in [
+                "RUSTUP_TOOLCHAIN",
+                "RUSTC",
+                "RUSTDOC",
+                "CARGO",
+                "RUSTC_WRAPPER",
+                "RUSTUP_HOME",
+            ] {
                 cmd.env_remove(var);
             }
             cmd.args(["-Zbuild-std=std,panic_abort"]);
@@ -113,7 +143,14 @@ fn build_rules(root: &Path) -> Result<()> {
         }
     };
     cmd.current_dir(root)
-        .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (id, _) in &rules {
         cmd.args(["-p", &format!("ws3-rule-{id}")]);
@@ -128,7 +165,10 @@ fn build_rules(root: &Path) -> Result<()> {
         "# Source hashes of the committed components (cargo xtask build-rules writes this file;\n# cargo xtask check-rules and the xtask tests compare it with the sources).\n",
     );
     for (id, dir) in &rules {
-        let core = target_dir.join(TARGET).join(PROFILE).join(format!("ws3_rule_{}.wasm", id.replace('-', "_")));
+        let core = target_dir
+            .join(TARGET)
+            .join(PROFILE)
+            .join(format!("ws3_rule_{}.wasm", id.replace('-', "_")));
         let bytes = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
         let component = wit_component::ComponentEncoder::default()
             .module(&bytes)
@@ -138,7 +178,11 @@ fn build_rules(root: &Path) -> Result<()> {
         std::fs::write(&dest, &component).with_context(|| format!("writing {}", dest.display()))?;
         let hash = sources::hash(root, dir)?;
         manifest.push_str(&format!("{id} {hash}\n"));
-        eprintln!("  {id}: {} KiB core -> {} KiB component", bytes.len() / 1024, component.len() / 1024);
+        eprintln!(
+            "  {id}: {} KiB core -> {} KiB component",
+            bytes.len() / 1024,
+            component.len() / 1024
+        );
     }
     std::fs::write(out_dir.join("SOURCES"), manifest)?;
     eprintln!("wrote {} components to {}", rules.len(), out_dir.display());
@@ -151,6 +195,9 @@ fn check_rules(root: &Path) -> Result<()> {
         eprintln!("built-in rule components match their sources");
         Ok(())
     } else {
-        bail!("{}\nrun `cargo xtask build-rules` and commit policies/builtin/", stale.join("\n"))
+        bail!(
+            "{}\nrun `cargo xtask build-rules` and commit policies/builtin/",
+            stale.join("\n")
+        )
     }
 }

@@ -9,7 +9,10 @@ use sha2::{Digest, Sha256};
 fn files(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if skip.contains(&name) || name.starts_with('.') {
             continue;
         }
@@ -40,7 +43,11 @@ pub fn hash(root: &Path, rule_dir: &Path) -> Result<String> {
         hasher.update((text.len() as u64).to_le_bytes());
         hasher.update(&text);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Messages for every rule whose committed component is missing or stale.
@@ -48,7 +55,11 @@ pub fn stale(root: &Path, rules: &[(String, PathBuf)]) -> Result<Vec<String>> {
     let builtin = root.join("policies/builtin");
     let manifest = std::fs::read_to_string(builtin.join("SOURCES")).unwrap_or_default();
     let recorded = |id: &str| {
-        manifest.lines().find_map(|l| l.strip_prefix(id).and_then(|rest| rest.strip_prefix(' ')).map(str::trim))
+        manifest.lines().find_map(|l| {
+            l.strip_prefix(id)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .map(str::trim)
+        })
     };
     let mut out = Vec::new();
     for (id, dir) in rules {
@@ -60,8 +71,14 @@ pub fn stale(root: &Path, rules: &[(String, PathBuf)]) -> Result<Vec<String>> {
         let now = hash(root, dir)?;
         match recorded(id) {
             Some(h) if h == now => {}
-            Some(_) => out.push(format!("{} is stale: its sources changed since it was built", component.display())),
-            None => out.push(format!("{} has no recorded source hash in policies/builtin/SOURCES", component.display())),
+            Some(_) => out.push(format!(
+                "{} is stale: its sources changed since it was built",
+                component.display()
+            )),
+            None => out.push(format!(
+                "{} has no recorded source hash in policies/builtin/SOURCES",
+                component.display()
+            )),
         }
     }
     Ok(out)
@@ -79,7 +96,11 @@ mod tests {
         let rules = crate::rule_crates(&root).unwrap();
         assert!(!rules.is_empty(), "no rule crates found");
         let stale = stale(&root, &rules).unwrap();
-        assert!(stale.is_empty(), "{}\nrun `cargo xtask build-rules`", stale.join("\n"));
+        assert!(
+            stale.is_empty(),
+            "{}\nrun `cargo xtask build-rules`",
+            stale.join("\n")
+        );
     }
 
     #[test]
