@@ -15,12 +15,14 @@
 
 use std::{sync::Arc, time::Instant};
 
-use kube::core::{GroupVersionKind, Status, admission::AdmissionResponse, admission::Operation as KubeOperation};
+use kube::core::{
+    GroupVersionKind, Status, admission::AdmissionResponse, admission::Operation as KubeOperation,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use ws3_engine::{
-    ConfiguredRule, Engine, Finding, KindRef, Mode, ObjectSource, OnError, Operation, Request, RuleSet,
-    Severity, apply_suppressions, ignore_annotation,
+    ConfiguredRule, Engine, Finding, KindRef, Mode, ObjectSource, OnError, Operation, Request,
+    RuleSet, Severity, apply_suppressions, ignore_annotation,
 };
 
 use crate::metrics::{FindingAction, Metrics};
@@ -66,7 +68,9 @@ pub enum ParseError {
     #[error("the body is not a valid AdmissionReview: {0}")]
     Json(String),
     /// Another apiVersion or kind.
-    #[error("expected an AdmissionReview of apiVersion {API_VERSION}, got kind `{kind}` of apiVersion `{api_version}`")]
+    #[error(
+        "expected an AdmissionReview of apiVersion {API_VERSION}, got kind `{kind}` of apiVersion `{api_version}`"
+    )]
     Version {
         /// The apiVersion sent.
         api_version: String,
@@ -127,7 +131,10 @@ impl ReviewRequest {
             }
         })?;
         if envelope.api_version != API_VERSION || envelope.kind != "AdmissionReview" {
-            return Err(ParseError::Version { api_version: envelope.api_version, kind: envelope.kind });
+            return Err(ParseError::Version {
+                api_version: envelope.api_version,
+                kind: envelope.kind,
+            });
         }
         let w = envelope.request.ok_or(ParseError::NoRequest)?;
         // `"object": null` arrives as a raw `null` when the field is present.
@@ -231,7 +238,10 @@ impl Decision {
     }
 
     fn evaluated() -> Self {
-        Self { skipped: None, ..Self::skip(Skip::NoRule) }
+        Self {
+            skipped: None,
+            ..Self::skip(Skip::NoRule)
+        }
     }
 
     /// `allowed` or `denied`, for logs and metrics.
@@ -256,8 +266,11 @@ impl Decision {
         let mut response = AdmissionResponse::invalid("");
         response.uid = uid.to_owned();
         response.allowed = self.allowed;
-        response.result =
-            if self.allowed { Status::default() } else { Status::failure(&self.message(), "Forbidden").with_code(403) };
+        response.result = if self.allowed {
+            Status::default()
+        } else {
+            Status::failure(&self.message(), "Forbidden").with_code(403)
+        };
         if !self.warnings.is_empty() {
             response.warnings = Some(self.warnings.clone());
         }
@@ -274,7 +287,8 @@ impl Decision {
         if self.warnings.len() < MAX_WARNINGS {
             self.warnings.push(truncate(text, MAX_WARNING));
         } else if self.warnings.len() == MAX_WARNINGS {
-            self.warnings.push("ws3: more warnings were left out".to_owned());
+            self.warnings
+                .push("ws3: more warnings were left out".to_owned());
         }
         push_unique(&mut self.warned_by, rule);
     }
@@ -324,12 +338,27 @@ pub struct Evaluator {
 
 impl Evaluator {
     /// An evaluator over these rules; requests in `exempt` namespaces are allowed at once.
-    pub fn new(engine: Engine, rules: Vec<ConfiguredRule>, exempt: Vec<String>, metrics: Arc<Metrics>) -> Self {
-        Self { engine, rules, exempt, metrics }
+    pub fn new(
+        engine: Engine,
+        rules: Vec<ConfiguredRule>,
+        exempt: Vec<String>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            engine,
+            rules,
+            exempt,
+            metrics,
+        }
     }
 
     /// An evaluator over a loaded rule set, with its exempt namespaces plus `extra_exempt`.
-    pub fn from_rule_set(engine: Engine, rules: &RuleSet, extra_exempt: &[String], metrics: Arc<Metrics>) -> Self {
+    pub fn from_rule_set(
+        engine: Engine,
+        rules: &RuleSet,
+        extra_exempt: &[String],
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let mut exempt = rules.exempt_namespaces().to_vec();
         for ns in extra_exempt {
             if !exempt.contains(ns) {
@@ -354,8 +383,13 @@ impl Evaluator {
         &self.metrics
     }
 
-    fn applicable<'a>(&'a self, kind: &'a KindRef) -> impl Iterator<Item = &'a ConfiguredRule> + 'a {
-        self.rules.iter().filter(move |r| r.enabled && r.rule.meta().applies_to(kind))
+    fn applicable<'a>(
+        &'a self,
+        kind: &'a KindRef,
+    ) -> impl Iterator<Item = &'a ConfiguredRule> + 'a {
+        self.rules
+            .iter()
+            .filter(move |r| r.enabled && r.rule.meta().applies_to(kind))
     }
 
     /// Whether the request needs no rule at all, and why.
@@ -388,18 +422,31 @@ impl Evaluator {
             KubeOperation::Delete => Operation::Delete,
             KubeOperation::Connect => return Decision::skip(Skip::Connect),
         };
-        let object = if operation == Operation::Delete { None } else { req.object.as_deref().map(RawValue::get) };
+        let object = if operation == Operation::Delete {
+            None
+        } else {
+            req.object.as_deref().map(RawValue::get)
+        };
         let old_object = req.old_object.as_deref().map(RawValue::get);
         let annotation = object.or(old_object).and_then(ignore_annotation);
         let namespace = req.effective_namespace();
         let kind = req.kind_ref();
         let mut decision = Decision::evaluated();
         for rule in self.applicable(&kind) {
-            let request = Request { operation, object, old_object, namespace, settings: &rule.settings };
+            let request = Request {
+                operation,
+                object,
+                old_object,
+                namespace,
+                settings: &rule.settings,
+            };
             let started = Instant::now();
-            let result = rule.rule.evaluate(&self.engine, Arc::clone(source), &request);
+            let result = rule
+                .rule
+                .evaluate(&self.engine, Arc::clone(source), &request);
             let id = rule.rule.meta().id.as_str();
-            self.metrics.evaluation(id, started.elapsed(), result.is_err());
+            self.metrics
+                .evaluation(id, started.elapsed(), result.is_err());
             match result {
                 Ok(mut findings) => {
                     for f in &mut findings {
@@ -434,7 +481,10 @@ impl Evaluator {
             }
         }
         for on in suppressed {
-            decision.warn(id, format!("ws3 [{id}] findings suppressed by the ws3.dev/ignore annotation on {on}"));
+            decision.warn(
+                id,
+                format!("ws3 [{id}] findings suppressed by the ws3.dev/ignore annotation on {on}"),
+            );
         }
     }
 
@@ -444,8 +494,15 @@ impl Evaluator {
         if rule.on_error == OnError::Deny && rule.mode == Mode::Enforce {
             decision.deny(id, format!("[{id}] the rule could not be evaluated, so the request is denied (onError: deny): {error}"));
         } else {
-            let why = if rule.on_error == OnError::Allow { "onError: allow" } else { "warn mode" };
-            decision.warn(id, format!("ws3 [{id}] the rule could not be evaluated; allowed ({why}): {error}"));
+            let why = if rule.on_error == OnError::Allow {
+                "onError: allow"
+            } else {
+                "warn mode"
+            };
+            decision.warn(
+                id,
+                format!("ws3 [{id}] the rule could not be evaluated; allowed ({why}): {error}"),
+            );
         }
     }
 
@@ -458,7 +515,8 @@ impl Evaluator {
         let kind = req.kind_ref();
         let mut decision = Decision::evaluated();
         for rule in self.applicable(&kind) {
-            self.metrics.evaluation(&rule.rule.meta().id, std::time::Duration::ZERO, true);
+            self.metrics
+                .evaluation(&rule.rule.meta().id, std::time::Duration::ZERO, true);
             self.fail(rule, why, &mut decision);
         }
         decision
@@ -478,7 +536,10 @@ mod tests {
         assert_eq!(r.kind.kind, "StatefulSet");
         assert_eq!(r.operation, KubeOperation::Delete);
         assert!(r.object.is_none());
-        assert_eq!(r.old_object.as_ref().unwrap().get(), r#"{"kind":"StatefulSet","metadata":{"name":"db"}}"#);
+        assert_eq!(
+            r.old_object.as_ref().unwrap().get(),
+            r#"{"kind":"StatefulSet","metadata":{"name":"db"}}"#
+        );
         assert!(r.dry_run);
         assert_eq!(r.user, "alice");
         assert_eq!(r.effective_namespace(), "shop");
@@ -488,17 +549,29 @@ mod tests {
     fn malformed_bodies_say_what_is_wrong() {
         let err = ReviewRequest::parse(b"{not json").unwrap_err().to_string();
         assert!(err.contains("not a valid AdmissionReview"), "{err}");
-        let err = ReviewRequest::parse(STS.replace("DELETE", "PATCH").as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("request.operation") && err.contains("PATCH"), "{err}");
-        let err = ReviewRequest::parse(STS.replace("admission.k8s.io/v1", "admission.k8s.io/v1beta1").as_bytes())
+        let err = ReviewRequest::parse(STS.replace("DELETE", "PATCH").as_bytes())
             .unwrap_err()
             .to_string();
+        assert!(
+            err.contains("request.operation") && err.contains("PATCH"),
+            "{err}"
+        );
+        let err = ReviewRequest::parse(
+            STS.replace("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
+                .as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("v1beta1"), "{err}");
-        let err = ReviewRequest::parse(br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#)
+        let err = ReviewRequest::parse(
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no `request`"), "{err}");
+        let err = ReviewRequest::parse(STS.replace(r#""uid":"u1","#, "").as_bytes())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no `request`"), "{err}");
-        let err = ReviewRequest::parse(STS.replace(r#""uid":"u1","#, "").as_bytes()).unwrap_err().to_string();
         assert!(err.contains("uid"), "{err}");
     }
 
@@ -511,8 +584,17 @@ mod tests {
         assert!(!resp.allowed);
         assert_eq!(resp.uid, "abc");
         assert_eq!(resp.result.code, 403);
-        assert!(resp.result.message.contains("- [r] bad at spec.x; fix: do y"), "{}", resp.result.message);
-        assert_eq!(resp.warnings.as_deref(), Some(&["ws3 [w] meh".to_owned()][..]));
+        assert!(
+            resp.result
+                .message
+                .contains("- [r] bad at spec.x; fix: do y"),
+            "{}",
+            resp.result.message
+        );
+        assert_eq!(
+            resp.warnings.as_deref(),
+            Some(&["ws3 [w] meh".to_owned()][..])
+        );
         let json = serde_json::to_value(resp.into_review()).unwrap();
         assert_eq!(json["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(json["kind"], "AdmissionReview");

@@ -102,7 +102,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         (text, 1.0)
     };
-    let value: f64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration (use e.g. 8s or 500ms)"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (use e.g. 8s or 500ms)"))?;
     if !value.is_finite() || value <= 0.0 {
         return Err(format!("`{text}` must be a positive duration"));
     }
@@ -116,7 +119,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("8s").unwrap(), Duration::from_secs(8));
-        assert_eq!(parse_duration("2500ms").unwrap(), Duration::from_millis(2500));
+        assert_eq!(
+            parse_duration("2500ms").unwrap(),
+            Duration::from_millis(2500)
+        );
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
         assert!(parse_duration("soon").is_err());
@@ -151,7 +157,9 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let cli = Cli::try_parse_from(["ws3-webhook", "serve", "--cert", "c.pem", "--key", "k.pem"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["ws3-webhook", "serve", "--cert", "c.pem", "--key", "k.pem"])
+                .unwrap();
         let Command::Serve(args) = cli.command;
         assert_eq!(args.addr.to_string(), "0.0.0.0:8443");
         assert_eq!(args.health_addr.to_string(), "0.0.0.0:8080");

@@ -34,7 +34,6 @@ use k8s_openapi::api::{
     core::v1::{ConfigMap, Namespace, Service},
     networking::v1::NetworkPolicy,
 };
-use serde::{Serialize, de::DeserializeOwned};
 use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
@@ -43,6 +42,7 @@ use kube::{
         watcher,
     },
 };
+use serde::{Serialize, de::DeserializeOwned};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use ws3_engine::{KindRef, ObjectSource};
@@ -122,9 +122,21 @@ impl Drop for ClusterWatches {
     }
 }
 
-fn watch<K>(client: &Client, metrics: &Arc<Metrics>, resource: &'static str, tasks: &mut Vec<JoinHandle<()>>) -> Store<K>
+fn watch<K>(
+    client: &Client,
+    metrics: &Arc<Metrics>,
+    resource: &'static str,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Store<K>
 where
-    K: Resource<DynamicType = ()> + ResourceExt + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + ResourceExt
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
     let api: Api<K> = Api::all(client.clone());

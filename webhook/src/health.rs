@@ -37,9 +37,18 @@ async fn readyz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     if !unsynced.is_empty() {
         waiting.push(format!("watch caches not synced: {}", unsynced.join(", ")));
     }
-    (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", waiting.join("; ")))
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("not ready: {}\n", waiting.join("; ")),
+    )
 }
 
 async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics.render(),
+    )
 }

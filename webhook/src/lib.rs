@@ -41,17 +41,29 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         None => ws3_engine::default_cache_dir(),
     };
     let options = ServeOptions {
-        tls: TlsFiles { cert: args.cert.clone(), key: args.key.clone(), client_ca: args.client_ca.clone() },
+        tls: TlsFiles {
+            cert: args.cert.clone(),
+            key: args.key.clone(),
+            client_ca: args.client_ca.clone(),
+        },
         addr: args.addr,
         health_addr: args.health_addr,
         config,
         builtin_rules: true,
         request_timeout: args.request_timeout,
-        limits: Limits { deadline: args.rule_timeout, max_memory: args.rule_memory_mib << 20 },
+        limits: Limits {
+            deadline: args.rule_timeout,
+            max_memory: args.rule_memory_mib << 20,
+        },
         slots: args.max_concurrency.unwrap_or_else(default_slots).max(1),
         cert_reload_interval: args.cert_reload_interval,
         cache_dir,
-        extra_exempt: args.pod_namespace.iter().filter(|ns| !ns.is_empty()).cloned().collect(),
+        extra_exempt: args
+            .pod_namespace
+            .iter()
+            .filter(|ns| !ns.is_empty())
+            .cloned()
+            .collect(),
     };
     let client = kube_client(&args).await?;
     let server = Server::bind(options, ClusterContext::Kube(client)).await?;
@@ -64,9 +76,12 @@ async fn kube_client(args: &ServeArgs) -> Result<kube::Client, Error> {
     let mut config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| kube_err(&e))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| kube_err(&e))?
+            kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await
+            .map_err(|e| kube_err(&e))?
         }
         None => kube::Config::infer().await.map_err(|e| kube_err(&e))?,
     };

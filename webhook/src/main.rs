@@ -9,7 +9,13 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let Command::Serve(args) = cli.command;
     let filter = EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().json().flatten_event(true).with_current_span(false).with_span_list(false).with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .init();
     match ws3_webhook::serve(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -20,8 +20,10 @@ use std::{
 };
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 16] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
 
 /// A latency histogram.
 #[derive(Debug, Default)]
@@ -39,7 +41,10 @@ impl Histogram {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.sum_nanos.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Number of observations.
@@ -52,12 +57,19 @@ impl Histogram {
         let mut cumulative = 0;
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
             cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
         }
         let count = self.count();
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {sum}");
         let _ = writeln!(out, "{name}_count{braces} {count}");
     }
@@ -85,7 +97,13 @@ pub enum FindingAction {
 }
 
 /// The watched resources, in the order of [`Metrics::cache_synced`].
-pub const RESOURCES: [&str; 5] = ["namespaces", "networkpolicies", "services", "configmaps", "statefulsets"];
+pub const RESOURCES: [&str; 5] = [
+    "namespaces",
+    "networkpolicies",
+    "services",
+    "configmaps",
+    "statefulsets",
+];
 
 /// All metrics of the process.
 #[derive(Debug)]
@@ -119,7 +137,12 @@ impl Metrics {
 
     /// Creates the per-rule series for these rule ids (only the first call has an effect).
     pub fn register_rules<'a>(&self, rule_ids: impl IntoIterator<Item = &'a str>) {
-        let _ = self.rules.set(rule_ids.into_iter().map(|id| (id.to_owned(), RuleMetrics::default())).collect());
+        let _ = self.rules.set(
+            rule_ids
+                .into_iter()
+                .map(|id| (id.to_owned(), RuleMetrics::default()))
+                .collect(),
+        );
     }
 
     fn rules(&self) -> impl Iterator<Item = (&String, &RuleMetrics)> {
@@ -133,7 +156,10 @@ impl Metrics {
     /// Counts one answered review.
     pub fn request(&self, kind: &str, operation: &str, decision: &'static str, latency: Duration) {
         self.latency.observe(latency);
-        let mut map = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(n) = map.get_mut(&(kind.to_owned(), operation.to_owned(), decision)) {
             *n += 1;
         } else {
@@ -202,12 +228,21 @@ impl Metrics {
 
     /// The resources whose caches have not synced yet.
     pub fn unsynced(&self) -> Vec<&'static str> {
-        RESOURCES.iter().zip(&self.cache_synced).filter(|(_, s)| !s.load(Ordering::Relaxed)).map(|(r, _)| *r).collect()
+        RESOURCES
+            .iter()
+            .zip(&self.cache_synced)
+            .filter(|(_, s)| !s.load(Ordering::Relaxed))
+            .map(|(r, _)| *r)
+            .collect()
     }
 
     /// Total reviews answered so far.
     pub fn requests_total(&self) -> u64 {
-        self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().sum()
+        self.requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .sum()
     }
 
     /// The Prometheus text exposition.
@@ -231,14 +266,23 @@ impl Metrics {
                 escape(&operation)
             );
         }
-        out.push_str("# HELP ws3_admission_request_duration_seconds Time to answer one admission review.\n");
+        out.push_str(
+            "# HELP ws3_admission_request_duration_seconds Time to answer one admission review.\n",
+        );
         out.push_str("# TYPE ws3_admission_request_duration_seconds histogram\n");
-        self.latency.render(&mut out, "ws3_admission_request_duration_seconds", "");
+        self.latency
+            .render(&mut out, "ws3_admission_request_duration_seconds", "");
 
-        out.push_str("# HELP ws3_findings_total Findings by rule and what they did to the review.\n");
+        out.push_str(
+            "# HELP ws3_findings_total Findings by rule and what they did to the review.\n",
+        );
         out.push_str("# TYPE ws3_findings_total counter\n");
         for (rule, m) in self.rules() {
-            for (action, n) in [("deny", &m.deny), ("warn", &m.warn), ("suppressed", &m.suppressed)] {
+            for (action, n) in [
+                ("deny", &m.deny),
+                ("warn", &m.warn),
+                ("suppressed", &m.suppressed),
+            ] {
                 let _ = writeln!(
                     out,
                     "ws3_findings_total{{rule=\"{}\",action=\"{action}\"}} {}",
@@ -250,22 +294,37 @@ impl Metrics {
         out.push_str("# HELP ws3_rule_errors_total Rule module failures (trap, timeout, memory, invalid result).\n");
         out.push_str("# TYPE ws3_rule_errors_total counter\n");
         for (rule, m) in self.rules() {
-            let _ = writeln!(out, "ws3_rule_errors_total{{rule=\"{}\"}} {}", escape(rule), m.errors.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "ws3_rule_errors_total{{rule=\"{}\"}} {}",
+                escape(rule),
+                m.errors.load(Ordering::Relaxed)
+            );
         }
         out.push_str("# HELP ws3_rule_evaluation_seconds Time of one rule module evaluation.\n");
         out.push_str("# TYPE ws3_rule_evaluation_seconds histogram\n");
         for (rule, m) in self.rules() {
-            m.evaluation.render(&mut out, "ws3_rule_evaluation_seconds", &format!("rule=\"{}\"", escape(rule)));
+            m.evaluation.render(
+                &mut out,
+                "ws3_rule_evaluation_seconds",
+                &format!("rule=\"{}\"", escape(rule)),
+            );
         }
         out.push_str("# HELP ws3_cache_synced Whether the watch cache of a resource has synced.\n");
         out.push_str("# TYPE ws3_cache_synced gauge\n");
         for (resource, synced) in RESOURCES.iter().zip(&self.cache_synced) {
-            let _ = writeln!(out, "ws3_cache_synced{{resource=\"{resource}\"}} {}", u8::from(synced.load(Ordering::Relaxed)));
+            let _ = writeln!(
+                out,
+                "ws3_cache_synced{{resource=\"{resource}\"}} {}",
+                u8::from(synced.load(Ordering::Relaxed))
+            );
         }
         out.push_str("# HELP ws3_modules_ready Whether the rule modules are compiled.\n");
         out.push_str("# TYPE ws3_modules_ready gauge\n");
         let _ = writeln!(out, "ws3_modules_ready {}", u8::from(self.modules_ready()));
-        out.push_str("# HELP ws3_ready Whether the webhook is ready (modules compiled, caches synced).\n");
+        out.push_str(
+            "# HELP ws3_ready Whether the webhook is ready (modules compiled, caches synced).\n",
+        );
         out.push_str("# TYPE ws3_ready gauge\n");
         let _ = writeln!(out, "ws3_ready {}", u8::from(self.ready()));
         out
@@ -274,7 +333,10 @@ impl Metrics {
 
 /// Escapes a label value.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -285,7 +347,12 @@ mod tests {
     fn renders_counters_histograms_and_gauges() {
         let m = Metrics::new();
         m.register_rules(["rule-a"]);
-        m.request("StatefulSet", "CREATE", "denied", Duration::from_micros(300));
+        m.request(
+            "StatefulSet",
+            "CREATE",
+            "denied",
+            Duration::from_micros(300),
+        );
         m.request("StatefulSet", "CREATE", "denied", Duration::from_millis(3));
         m.finding("rule-a", FindingAction::Deny);
         m.finding("unknown", FindingAction::Deny);
@@ -293,13 +360,34 @@ mod tests {
         m.set_cache_synced("services", true);
         let text = m.render();
         assert!(text.contains("ws3_admission_requests_total{kind=\"StatefulSet\",operation=\"CREATE\",decision=\"denied\"} 2"), "{text}");
-        assert!(text.contains("ws3_admission_request_duration_seconds_bucket{le=\"0.0005\"} 1"), "{text}");
-        assert!(text.contains("ws3_admission_request_duration_seconds_bucket{le=\"+Inf\"} 2"), "{text}");
-        assert!(text.contains("ws3_admission_request_duration_seconds_count 2"), "{text}");
-        assert!(text.contains("ws3_findings_total{rule=\"rule-a\",action=\"deny\"} 1"), "{text}");
-        assert!(text.contains("ws3_rule_evaluation_seconds_bucket{rule=\"rule-a\",le=\"0.0001\"} 1"), "{text}");
-        assert!(text.contains("ws3_cache_synced{resource=\"services\"} 1"), "{text}");
-        assert!(text.contains("ws3_cache_synced{resource=\"configmaps\"} 0"), "{text}");
+        assert!(
+            text.contains("ws3_admission_request_duration_seconds_bucket{le=\"0.0005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ws3_admission_request_duration_seconds_bucket{le=\"+Inf\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ws3_admission_request_duration_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ws3_findings_total{rule=\"rule-a\",action=\"deny\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ws3_rule_evaluation_seconds_bucket{rule=\"rule-a\",le=\"0.0001\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ws3_cache_synced{resource=\"services\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ws3_cache_synced{resource=\"configmaps\"} 0"),
+            "{text}"
+        );
         assert!(text.contains("ws3_ready 0"), "{text}");
         assert!(!m.ready());
     }

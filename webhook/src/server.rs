@@ -27,7 +27,10 @@ use tokio::{
 };
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
-use ws3_engine::{Config, Engine, EngineError, EngineOptions, Limits, NoObjects, ObjectSource, RuleSet, RuleSetError};
+use ws3_engine::{
+    Config, Engine, EngineError, EngineOptions, Limits, NoObjects, ObjectSource, RuleSet,
+    RuleSetError,
+};
 
 use crate::{
     admission::Evaluator,
@@ -162,10 +165,22 @@ impl Server {
     pub async fn bind(options: ServeOptions, cluster: ClusterContext) -> Result<Self, Error> {
         let started = Instant::now();
         let tls = Arc::new(ReloadingTls::load(options.tls.clone())?);
-        let bind = |addr| async move { TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source }) };
+        let bind = |addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })
+        };
         let admission = bind(options.addr).await?;
         let health = bind(options.health_addr).await?;
-        Ok(Self { options, cluster, tls, admission, health, metrics: Arc::new(Metrics::new()), started })
+        Ok(Self {
+            options,
+            cluster,
+            tls,
+            admission,
+            health,
+            metrics: Arc::new(Metrics::new()),
+            started,
+        })
     }
 
     /// The bound admission address.
@@ -184,8 +199,19 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then drains.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
-        let Self { options, cluster, tls, admission, health, metrics, started } = self;
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let Self {
+            options,
+            cluster,
+            tls,
+            admission,
+            health,
+            metrics,
+            started,
+        } = self;
         let (drain_tx, drain_rx) = watch::channel(false);
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn({
@@ -233,7 +259,11 @@ impl Server {
                 return Ok(());
             }
         };
-        let ids: Vec<&str> = evaluator.rules().iter().map(|r| r.rule.meta().id.as_str()).collect();
+        let ids: Vec<&str> = evaluator
+            .rules()
+            .iter()
+            .map(|r| r.rule.meta().id.as_str())
+            .collect();
         metrics.register_rules(ids.iter().copied());
         metrics.set_modules_ready();
         info!(
@@ -243,17 +273,34 @@ impl Server {
             "rule modules compiled"
         );
 
-        tokio::spawn(Arc::clone(&tls).watch(options.cert_reload_interval, signalled(drain_rx.clone())));
+        tokio::spawn(
+            Arc::clone(&tls).watch(options.cert_reload_interval, signalled(drain_rx.clone())),
+        );
 
-        let state = AppState::new(evaluator, source, options.slots as usize, options.request_timeout);
+        let state = AppState::new(
+            evaluator,
+            source,
+            options.slots as usize,
+            options.request_timeout,
+        );
         info!(addr = %admission.local_addr().map_or(options.addr, |a| a), "serving admission reviews over HTTPS");
-        serve_tls(admission, tls, router(state), drain_rx, options.request_timeout + Duration::from_secs(2)).await;
+        serve_tls(
+            admission,
+            tls,
+            router(state),
+            drain_rx,
+            options.request_timeout + Duration::from_secs(2),
+        )
+        .await;
 
         if let Some(watches) = watches {
             watches.stop();
         }
         let _ = stop_tx.send(true);
-        health_task.await.map_err(|e| Error::Task(e.to_string()))?.map_err(|e| Error::Task(e.to_string()))?;
+        health_task
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(|e| Error::Task(e.to_string()))?;
         info!("stopped");
         Ok(())
     }
@@ -261,8 +308,11 @@ impl Server {
 
 /// Builds the engine and loads the rules (blocking: compiles wasm).
 fn load_rules(options: &ServeOptions, metrics: Arc<Metrics>) -> Result<Evaluator, Error> {
-    let mut engine_options =
-        EngineOptions { limits: options.limits, cache_dir: options.cache_dir.clone(), pooling: Some(options.slots) };
+    let mut engine_options = EngineOptions {
+        limits: options.limits,
+        cache_dir: options.cache_dir.clone(),
+        pooling: Some(options.slots),
+    };
     let engine = match Engine::new(&engine_options) {
         Ok(engine) => engine,
         Err(error) if engine_options.cache_dir.is_some() => {
@@ -279,7 +329,12 @@ fn load_rules(options: &ServeOptions, metrics: Arc<Metrics>) -> Result<Evaluator
             exempt.push(ns.clone());
         }
     }
-    let chosen = rules.all().iter().filter(|r| options.builtin_rules || !r.builtin).cloned().collect();
+    let chosen = rules
+        .all()
+        .iter()
+        .filter(|r| options.builtin_rules || !r.builtin)
+        .cloned()
+        .collect();
     if let Some((hits, misses)) = engine.cache_stats() {
         debug!(hits, misses, "module cache");
     }
@@ -335,7 +390,9 @@ async fn serve_tls(
                     return;
                 }
             };
-            let service = service_fn(move |req: hyper::Request<Incoming>| app.clone().oneshot(req.map(Body::new)));
+            let service = service_fn(move |req: hyper::Request<Incoming>| {
+                app.clone().oneshot(req.map(Body::new))
+            });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
@@ -360,6 +417,9 @@ async fn serve_tls(
     drop(listener);
     drop(alive_tx);
     if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
-        warn!(grace_ms = grace.as_millis() as u64, "connections still open after the drain period; closing them");
+        warn!(
+            grace_ms = grace.as_millis() as u64,
+            "connections still open after the drain period; closing them"
+        );
     }
 }

@@ -74,23 +74,38 @@ pub struct TlsFiles {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = rustls_pemfile::certs(&mut BufReader::new(pem))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Read { path: path.to_owned(), source })?;
+        .map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Missing { path: path.to_owned(), what: "certificate" });
+        return Err(TlsError::Missing {
+            path: path.to_owned(),
+            what: "certificate",
+        });
     }
     Ok(certs)
 }
 
 fn key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     rustls_pemfile::private_key(&mut BufReader::new(pem))
-        .map_err(|source| TlsError::Read { path: path.to_owned(), source })?
-        .ok_or_else(|| TlsError::Missing { path: path.to_owned(), what: "private key" })
+        .map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| TlsError::Missing {
+            path: path.to_owned(),
+            what: "private key",
+        })
 }
 
 /// The current contents of the files, read together.
@@ -120,23 +135,36 @@ impl Material {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|source| TlsError::Rustls { what: "protocol versions", source })?;
+            .map_err(|source| TlsError::Rustls {
+                what: "protocol versions",
+                source,
+            })?;
         let builder = match (&self.client_ca, &files.client_ca) {
             (Some(pem), Some(path)) => {
                 let mut roots = RootCertStore::empty();
                 for cert in certs(path, pem)? {
-                    roots.add(cert).map_err(|source| TlsError::Rustls { what: "client CA", source })?;
+                    roots.add(cert).map_err(|source| TlsError::Rustls {
+                        what: "client CA",
+                        source,
+                    })?;
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| TlsError::ClientCa { path: path.clone(), message: e.to_string() })?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| TlsError::ClientCa {
+                            path: path.clone(),
+                            message: e.to_string(),
+                        })?;
                 builder.with_client_cert_verifier(verifier)
             }
             _ => builder.with_no_client_auth(),
         };
         let mut config = builder
             .with_single_cert(certs(&files.cert, &self.cert)?, key(&files.key, &self.key)?)
-            .map_err(|source| TlsError::Rustls { what: "certificate and key", source })?;
+            .map_err(|source| TlsError::Rustls {
+                what: "certificate and key",
+                source,
+            })?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
     }
@@ -155,7 +183,11 @@ impl ReloadingTls {
     pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
         let material = Material::read(&files)?;
         let config = material.server_config(&files)?;
-        Ok(Self { current: RwLock::new(Arc::new(config)), fingerprint: Mutex::new(material.fingerprint()), files })
+        Ok(Self {
+            current: RwLock::new(Arc::new(config)),
+            fingerprint: Mutex::new(material.fingerprint()),
+            files,
+        })
     }
 
     /// The files.
@@ -165,7 +197,12 @@ impl ReloadingTls {
 
     /// The config new handshakes use.
     pub fn config(&self) -> Arc<ServerConfig> {
-        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// An acceptor with the current config.
@@ -178,12 +215,18 @@ impl ReloadingTls {
     pub fn reload(&self) -> Result<bool, TlsError> {
         let material = Material::read(&self.files)?;
         let fingerprint = material.fingerprint();
-        let mut last = self.fingerprint.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self
+            .fingerprint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if *last == fingerprint {
             return Ok(false);
         }
         let config = material.server_config(&self.files)?;
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
         *last = fingerprint;
         Ok(true)
     }

@@ -25,7 +25,10 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -46,7 +49,10 @@ impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("the AdmissionReview body is larger than the {} MiB limit", super::MAX_BODY >> 20)
+            format!(
+                "the AdmissionReview body is larger than the {} MiB limit",
+                super::MAX_BODY >> 20
+            )
         } else {
             format!("cannot read the request body: {}", rejection.body_text())
         };
@@ -69,13 +75,18 @@ impl<S: Send + Sync> FromRequest<S> for AdmissionBody {
             if !ct.starts_with("application/json") && !ct.contains("+json") {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    format!("expected an application/json AdmissionReview, got content type `{ct}`"),
+                    format!(
+                        "expected an application/json AdmissionReview, got content type `{ct}`"
+                    ),
                 ));
             }
         }
         let bytes = Bytes::from_request(req, state).await?;
         if bytes.is_empty() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "the request body is empty; expected an AdmissionReview"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request body is empty; expected an AdmissionReview",
+            ));
         }
         Ok(Self(ReviewRequest::parse(&bytes)?))
     }

@@ -28,7 +28,12 @@ pub async fn validate(State(state): State<AppState>, request: Request) -> Respon
     let span = info_span!("review", uid = %req.uid);
     let decision = judge(&state, &req).instrument(span.clone()).await;
     let latency = started.elapsed();
-    state.metrics.request(&req.kind.kind, req.operation_str(), decision.as_str(), latency);
+    state.metrics.request(
+        &req.kind.kind,
+        req.operation_str(),
+        decision.as_str(),
+        latency,
+    );
     span.in_scope(|| log_decision(&req, &decision, latency));
     Json(decision.response(&req.uid).into_review()).into_response()
 }
@@ -54,13 +59,21 @@ async fn judge(state: &AppState, req: &Arc<ReviewRequest>) -> Decision {
         Ok(Ok(decision)) => decision,
         Ok(Err(join_error)) => {
             warn!(error = %join_error, "the evaluation task failed");
-            state.evaluator.unavailable(req, "the evaluation stopped unexpectedly")
+            state
+                .evaluator
+                .unavailable(req, "the evaluation stopped unexpectedly")
         }
         Err(_) => {
-            warn!(timeout_ms = state.request_timeout.as_millis() as u64, "review deadline exceeded");
+            warn!(
+                timeout_ms = state.request_timeout.as_millis() as u64,
+                "review deadline exceeded"
+            );
             state.evaluator.unavailable(
                 req,
-                &format!("the rules did not finish within the {:?} review deadline", state.request_timeout),
+                &format!(
+                    "the rules did not finish within the {:?} review deadline",
+                    state.request_timeout
+                ),
             )
         }
     }

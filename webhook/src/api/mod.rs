@@ -41,9 +41,20 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State with `slots` concurrent evaluations.
-    pub fn new(evaluator: Arc<Evaluator>, source: Arc<dyn ObjectSource>, slots: usize, request_timeout: Duration) -> Self {
+    pub fn new(
+        evaluator: Arc<Evaluator>,
+        source: Arc<dyn ObjectSource>,
+        slots: usize,
+        request_timeout: Duration,
+    ) -> Self {
         let metrics = Arc::clone(evaluator.metrics());
-        Self { evaluator, source, metrics, slots: Arc::new(Semaphore::new(slots.max(1))), request_timeout }
+        Self {
+            evaluator,
+            source,
+            metrics,
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            request_timeout,
+        }
     }
 }
 

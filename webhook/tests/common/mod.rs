@@ -8,7 +8,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use ws3_engine::{ConfiguredRule, Engine, EngineOptions, KindRef, Limits, Mode, ObjectSource, OnError, Origin};
+use ws3_engine::{
+    ConfiguredRule, Engine, EngineOptions, KindRef, Limits, Mode, ObjectSource, OnError, Origin,
+};
 
 /// What a test rule's `validate` does.
 #[derive(Debug, Clone)]
@@ -34,8 +36,16 @@ pub struct TestRule {
 }
 
 impl TestRule {
-    pub fn new(id: &'static str, applies_to: &[(&'static str, &'static str)], behaviour: Behaviour) -> Self {
-        Self { id, applies_to: applies_to.to_vec(), behaviour }
+    pub fn new(
+        id: &'static str,
+        applies_to: &[(&'static str, &'static str)],
+        behaviour: Behaviour,
+    ) -> Self {
+        Self {
+            id,
+            applies_to: applies_to.to_vec(),
+            behaviour,
+        }
     }
 }
 
@@ -111,7 +121,10 @@ pub fn wat(rule: &TestRule) -> String {
         docs.1,
     ]);
     let findings = |img: &mut Image, list: &[(u8, &str, &str, &str)]| -> u32 {
-        let strings: Vec<_> = list.iter().map(|(_, m, p, h)| (img.string(m), img.string(p), img.string(h))).collect();
+        let strings: Vec<_> = list
+            .iter()
+            .map(|(_, m, p, h)| (img.string(m), img.string(p), img.string(h)))
+            .collect();
         img.align();
         let at = img.addr();
         for ((sev, ..), (m, p, h)) in list.iter().zip(strings) {
@@ -131,7 +144,10 @@ pub fn wat(rule: &TestRule) -> String {
             format!("(i32.const {})", img.words(&[1, m.0, m.1]))
         }
         Behaviour::DenyDelete => {
-            let deny = findings(&mut img, &[(2, "deleting this is not allowed", "", "keep it")]);
+            let deny = findings(
+                &mut img,
+                &[(2, "deleting this is not allowed", "", "keep it")],
+            );
             format!(
                 "(if (result i32) (i32.and (i32.eq (local.get 0) (i32.const 2)) (i32.and (i32.eqz (local.get 1)) (i32.eq (local.get 4) (i32.const 1)))) (then (i32.const {deny})) (else (i32.const {empty})))"
             )
@@ -175,9 +191,16 @@ pub fn component(rule: &TestRule) -> Vec<u8> {
     let mut module = wat::parse_str(wat(rule)).expect("test WAT parses");
     let mut resolve = wit_parser::Resolve::default();
     let (pkg, _) = resolve.push_dir(wit_dir()).expect("WIT parses");
-    let world = resolve.select_world(&[pkg], Some("policy")).expect("world policy");
-    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
-        .expect("embed metadata");
+    let world = resolve
+        .select_world(&[pkg], Some("policy"))
+        .expect("world policy");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed metadata");
     wit_component::ComponentEncoder::default()
         .module(&module)
         .and_then(|e| e.validate(true).encode())
@@ -187,7 +210,10 @@ pub fn component(rule: &TestRule) -> Vec<u8> {
 /// An engine for tests: pooling, short deadline, no cache.
 pub fn engine(deadline_ms: u64) -> Engine {
     Engine::new(&EngineOptions {
-        limits: Limits { deadline: std::time::Duration::from_millis(deadline_ms), max_memory: 64 << 20 },
+        limits: Limits {
+            deadline: std::time::Duration::from_millis(deadline_ms),
+            max_memory: 64 << 20,
+        },
         cache_dir: None,
         pooling: Some(8),
     })
@@ -195,8 +221,15 @@ pub fn engine(deadline_ms: u64) -> Engine {
 }
 
 /// A configured test rule.
-pub fn configured(engine: &Engine, rule: &TestRule, mode: Mode, on_error: OnError) -> ConfiguredRule {
-    let loaded = engine.load(&component(rule), Origin::Bytes(rule.id.to_owned())).expect("test rule loads");
+pub fn configured(
+    engine: &Engine,
+    rule: &TestRule,
+    mode: Mode,
+    on_error: OnError,
+) -> ConfiguredRule {
+    let loaded = engine
+        .load(&component(rule), Origin::Bytes(rule.id.to_owned()))
+        .expect("test rule loads");
     ConfiguredRule {
         rule: loaded,
         enabled: mode != Mode::Off,
@@ -222,22 +255,38 @@ pub fn standard_rules() -> Vec<TestRule> {
         TestRule::new(
             "test-deny",
             &[("apps", "StatefulSet")],
-            Behaviour::Findings(vec![(2, "statefulset keeps data on emptyDir", "spec.template.spec.volumes[0].emptyDir", "use volumeClaimTemplates")]),
+            Behaviour::Findings(vec![(
+                2,
+                "statefulset keeps data on emptyDir",
+                "spec.template.spec.volumes[0].emptyDir",
+                "use volumeClaimTemplates",
+            )]),
         ),
         TestRule::new(
             "test-warn",
             &[("apps", "StatefulSet")],
-            Behaviour::Findings(vec![(1, "statefulset could be nicer", "spec.replicas", "add replicas")]),
+            Behaviour::Findings(vec![(
+                1,
+                "statefulset could be nicer",
+                "spec.replicas",
+                "add replicas",
+            )]),
         ),
         TestRule::new("test-trap", &[("", "ConfigMap")], Behaviour::Trap),
         TestRule::new("test-loop", &[("", "Service")], Behaviour::Loop),
-        TestRule::new("test-delete-guard", &[("networking.k8s.io", "NetworkPolicy")], Behaviour::DenyDelete),
+        TestRule::new(
+            "test-delete-guard",
+            &[("networking.k8s.io", "NetworkPolicy")],
+            Behaviour::DenyDelete,
+        ),
     ]
 }
 
 /// A captured AdmissionReview body.
 pub fn fixture(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/admission").join(format!("{name}.json"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/admission")
+        .join(format!("{name}.json"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -261,19 +310,30 @@ pub struct FakeSource {
 
 impl FakeSource {
     pub fn with(mut self, kind: &str, namespace: &str, name: &str, json: &str) -> Self {
-        self.objects.insert((kind.to_owned(), namespace.to_owned(), name.to_owned()), json.to_owned());
+        self.objects.insert(
+            (kind.to_owned(), namespace.to_owned(), name.to_owned()),
+            json.to_owned(),
+        );
         self
     }
 }
 
 impl ObjectSource for FakeSource {
     fn get(&self, kind: &KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
-        self.lookups.lock().unwrap().push(format!("get {kind} {namespace}/{name}"));
-        self.objects.get(&(kind.to_string(), namespace.to_owned(), name.to_owned())).map(|s| Arc::from(s.as_str()))
+        self.lookups
+            .lock()
+            .unwrap()
+            .push(format!("get {kind} {namespace}/{name}"));
+        self.objects
+            .get(&(kind.to_string(), namespace.to_owned(), name.to_owned()))
+            .map(|s| Arc::from(s.as_str()))
     }
 
     fn list(&self, kind: &KindRef, namespace: &str) -> Vec<Arc<str>> {
-        self.lookups.lock().unwrap().push(format!("list {kind} {namespace}"));
+        self.lookups
+            .lock()
+            .unwrap()
+            .push(format!("list {kind} {namespace}"));
         self.objects
             .iter()
             .filter(|((k, ns, _), _)| *k == kind.to_string() && ns == namespace)
