@@ -341,3 +341,192 @@ impl ObjectSource for FakeSource {
             .collect()
     }
 }
+
+pub mod pki {
+    //! Certificates for tests: a CA, server and client leaves.
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+
+    /// A test CA.
+    pub struct Ca {
+        pub pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    /// A PEM certificate and key.
+    pub struct Leaf {
+        pub cert_pem: String,
+        pub key_pem: String,
+        pub der: Vec<u8>,
+    }
+
+    impl Ca {
+        pub fn new(name: &str) -> Self {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.self_signed(&key).unwrap();
+            Self {
+                pem: cert.pem(),
+                issuer: Issuer::new(params, key),
+            }
+        }
+
+        fn leaf(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
+            let key = KeyPair::generate().unwrap();
+            let mut params =
+                CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                    .unwrap();
+            params.distinguished_name.push(DnType::CommonName, names[0]);
+            params.extended_key_usages = vec![usage];
+            let cert = params.signed_by(&key, &self.issuer).unwrap();
+            Leaf {
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+                der: cert.der().to_vec(),
+            }
+        }
+
+        /// A server certificate for localhost and 127.0.0.1.
+        pub fn server(&self) -> Leaf {
+            self.leaf(
+                &["localhost", "127.0.0.1"],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            )
+        }
+
+        /// A client certificate, as the API server would present.
+        pub fn client(&self) -> Leaf {
+            self.leaf(&["kube-apiserver"], ExtendedKeyUsagePurpose::ClientAuth)
+        }
+    }
+}
+
+pub mod client {
+    //! An HTTPS client over tokio-rustls and hyper's HTTP/1 connection API.
+    use std::{net::SocketAddr, sync::Arc};
+
+    use axum::body::Body;
+    use hyper::{StatusCode, client::conn::http1};
+    use hyper_util::rt::TokioIo;
+    use rustls::{
+        ClientConfig, RootCertStore,
+        pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+    };
+    use tokio::net::TcpStream;
+    use tokio_rustls::TlsConnector;
+
+    fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
+        rustls_pemfile::certs(&mut pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A TLS client configuration trusting `ca_pems`, optionally presenting a client cert.
+    pub fn config(ca_pems: &[&str], client: Option<(&str, &str)>) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        for pem in ca_pems {
+            for cert in certs(pem) {
+                roots.add(cert).unwrap();
+            }
+        }
+        let builder =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots);
+        let config = match client {
+            Some((cert, key)) => {
+                let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key.as_bytes())
+                    .unwrap()
+                    .unwrap();
+                builder.with_client_auth_cert(certs(cert), key).unwrap()
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Arc::new(config)
+    }
+
+    /// One keep-alive HTTPS connection.
+    pub struct Conn {
+        sender: http1::SendRequest<Body>,
+        /// The server's leaf certificate.
+        pub peer_cert: Vec<u8>,
+    }
+
+    /// Connects to `addr` as `localhost`.
+    pub async fn connect(addr: SocketAddr, config: &Arc<ClientConfig>) -> std::io::Result<Conn> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let tls = TlsConnector::from(Arc::clone(config))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await?;
+        let peer_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        let (sender, connection) = http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Conn { sender, peer_cert })
+    }
+
+    impl Conn {
+        /// POSTs a body to `path`; returns the status and the body.
+        pub async fn post(
+            &mut self,
+            path: &str,
+            body: impl Into<Body>,
+        ) -> Result<(StatusCode, String), hyper::Error> {
+            self.sender.ready().await?;
+            let request = hyper::Request::post(path)
+                .header("host", "localhost")
+                .header("content-type", "application/json")
+                .body(body.into())
+                .unwrap();
+            let response = self.sender.send_request(request).await?;
+            let status = response.status();
+            let bytes = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX)
+                .await
+                .unwrap_or_default();
+            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        }
+    }
+}
+
+/// A plain HTTP GET (health port); returns status and body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, axum::body::Body>(
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = hyper::Request::get(path)
+        .header("host", "localhost")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
