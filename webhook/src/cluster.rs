@@ -43,11 +43,11 @@ use kube::{
     },
 };
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::task::JoinHandle;
+use tokio::{sync::watch, task::JoinHandle};
 use tracing::{debug, info, warn};
 use ws3_engine::{KindRef, ObjectSource};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RESOURCES};
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -79,6 +79,7 @@ pub struct ClusterWatches {
     /// The caches.
     pub source: ClusterSource,
     tasks: Vec<JoinHandle<()>>,
+    synced: watch::Receiver<usize>,
 }
 
 impl ClusterWatches {
@@ -86,26 +87,26 @@ impl ClusterWatches {
     /// list is in.
     pub fn start(client: &Client, metrics: &Arc<Metrics>) -> Self {
         let mut tasks = Vec::new();
+        let (tx, synced) = watch::channel(0);
+        let tx = Arc::new(tx);
         let source = ClusterSource {
-            namespaces: watch(client, metrics, "namespaces", &mut tasks),
-            network_policies: watch(client, metrics, "networkpolicies", &mut tasks),
-            services: watch(client, metrics, "services", &mut tasks),
-            config_maps: watch(client, metrics, "configmaps", &mut tasks),
-            stateful_sets: watch(client, metrics, "statefulsets", &mut tasks),
+            namespaces: watch_resource(client, metrics, &tx, "namespaces", &mut tasks),
+            network_policies: watch_resource(client, metrics, &tx, "networkpolicies", &mut tasks),
+            services: watch_resource(client, metrics, &tx, "services", &mut tasks),
+            config_maps: watch_resource(client, metrics, &tx, "configmaps", &mut tasks),
+            stateful_sets: watch_resource(client, metrics, &tx, "statefulsets", &mut tasks),
         };
-        Self { source, tasks }
+        Self {
+            source,
+            tasks,
+            synced,
+        }
     }
 
     /// Waits until every cache has synced.
     pub async fn wait_until_ready(&self) {
-        let s = &self.source;
-        let _ = futures::join!(
-            s.namespaces.wait_until_ready(),
-            s.network_policies.wait_until_ready(),
-            s.services.wait_until_ready(),
-            s.config_maps.wait_until_ready(),
-            s.stateful_sets.wait_until_ready(),
-        );
+        let mut synced = self.synced.clone();
+        let _ = synced.wait_for(|n| *n == RESOURCES.len()).await;
     }
 
     /// Stops the watches.
@@ -122,9 +123,10 @@ impl Drop for ClusterWatches {
     }
 }
 
-fn watch<K>(
+fn watch_resource<K>(
     client: &Client,
     metrics: &Arc<Metrics>,
+    synced: &Arc<watch::Sender<usize>>,
     resource: &'static str,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Store<K>
@@ -157,12 +159,17 @@ where
             })
             .await;
     }));
+    // The only waiter on this store: kube-runtime's `Store::wait_until_ready` wakes a single
+    // waiting task (its `DelayedInit` wraps a oneshot receiver), so a second concurrent waiter
+    // could hang. Everyone else waits on `synced`.
     let ready = reader.clone();
     let metrics = Arc::clone(metrics);
+    let synced = Arc::clone(synced);
     tasks.push(tokio::spawn(async move {
         if ready.wait_until_ready().await.is_ok() {
             info!(resource, objects = ready.len(), "watch cache synced");
             metrics.set_cache_synced(resource, true);
+            synced.send_modify(|n| *n += 1);
         }
     }));
     reader
