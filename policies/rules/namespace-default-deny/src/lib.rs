@@ -1,1 +1,219 @@
+#![doc = include_str!("../README.md")]
 
+mod coverage;
+
+use ws3_policy_sdk::k8s_openapi::api::core::v1::Namespace;
+use ws3_policy_sdk::k8s_openapi::api::networking::v1::NetworkPolicy;
+use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use ws3_policy_sdk::prelude::*;
+use ws3_policy_sdk::{is_controlled, pod_template};
+
+use coverage::Coverage;
+
+/// Every namespace denies all ingress and egress by default with `podSelector: {}` NetworkPolicies.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceDefaultDeny;
+
+impl Rule for NamespaceDefaultDeny {
+    const META: Meta = Meta {
+        id: "namespace-default-deny",
+        title: "namespace without a default-deny networkpolicy for ingress and egress",
+        severity: Severity::Error,
+        // Namespace, NetworkPolicy and every kind of `ws3_policy_sdk::WORKLOAD_KINDS` (a test
+        // keeps the two lists in step).
+        applies_to: &[
+            KindRef::new("", "Namespace"),
+            KindRef::new("networking.k8s.io", "NetworkPolicy"),
+            KindRef::new("", "Pod"),
+            KindRef::new("apps", "Deployment"),
+            KindRef::new("apps", "StatefulSet"),
+            KindRef::new("apps", "DaemonSet"),
+            KindRef::new("apps", "ReplicaSet"),
+            KindRef::new("batch", "Job"),
+            KindRef::new("batch", "CronJob"),
+        ],
+        reads: &[KindRef::of::<NetworkPolicy>(), KindRef::of::<Namespace>()],
+        rationale: "Kubernetes allows all pod traffic until a NetworkPolicy selects a pod: without a \
+            default deny of ingress and egress, any pod can reach the database and a compromised pod \
+            can connect anywhere. A `podSelector: {}` policy denying both directions, followed by \
+            narrow allow policies, limits each pod to the traffic it needs.",
+        docs: include_str!("../README.md"),
+    };
+
+    fn validate(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+        match req.kind()?.as_str() {
+            "Namespace" => review_namespace(req, cluster),
+            "NetworkPolicy" => review_policy(req, cluster),
+            kind => review_workload(kind, req, cluster),
+        }
+    }
+}
+
+ws3_policy_sdk::export_rule!(NamespaceDefaultDeny);
+
+/// What the NetworkPolicies of a namespace deny.
+fn coverage_of(cluster: &dyn Cluster, namespace: &str) -> Result<Coverage, Error> {
+    Ok(Coverage::of(&cluster.list::<NetworkPolicy>(namespace)?))
+}
+
+/// What to create so that the missing directions are denied.
+fn create_hint(namespace: &str, missing: Coverage) -> String {
+    format!(
+        "create networkpolicy {:?} in namespace {namespace:?} with podSelector: {{}}, \
+         policyTypes: {} and no rules, then allow needed traffic with narrow policies",
+        missing.policy_name(),
+        missing.policy_types(),
+    )
+}
+
+/// A finding about the Namespace `namespace`.
+fn finding(message: String, path: &str, hint: String, namespace: &str) -> Finding {
+    NamespaceDefaultDeny::finding(message, path, hint).about(ObjectRef::namespace(namespace))
+}
+
+/// Offline, a Namespace object reports its namespace; at admission, a new one gets a warning.
+fn review_namespace(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+    let ns = req.namespace.as_str();
+    let created = match req.operation {
+        Operation::Lint => false,
+        Operation::Create => true,
+        Operation::Update | Operation::Delete => return Ok(vec![]),
+    };
+    let coverage = coverage_of(cluster, ns)?;
+    if coverage.is_complete() {
+        return Ok(vec![]);
+    }
+    let missing = coverage.missing();
+    let hint = create_hint(ns, missing);
+    Ok(vec![if created {
+        finding(
+            format!(
+                "new namespace {ns:?} has no default-deny networkpolicy for {} yet",
+                missing.words()
+            ),
+            "metadata.name",
+            format!("right after creating it, {hint}; workloads are refused until then"),
+            ns,
+        )
+        .with_severity(Severity::Warning)
+    } else {
+        finding(
+            format!(
+                "namespace {ns:?} has no default-deny networkpolicy for {}",
+                missing.words()
+            ),
+            "metadata.name",
+            hint,
+            ns,
+        )
+    }])
+}
+
+/// A workload reports its namespace offline when the files hold no Namespace object for it, and
+/// is refused at creation in a namespace that is not covered.
+fn review_workload(
+    kind: &str,
+    req: &Request,
+    cluster: &dyn Cluster,
+) -> Result<Vec<Finding>, Error> {
+    if !matches!(req.operation, Operation::Lint | Operation::Create) {
+        return Ok(vec![]); // never block fixing or removing existing workloads
+    }
+    let Some(json) = req.object.as_deref() else {
+        return Ok(vec![]);
+    };
+    let Some(workload) = pod_template(kind, json)? else {
+        return Ok(vec![]); // e.g. a `Scale` sent for a StatefulSet
+    };
+    if is_controlled(&workload.metadata) {
+        return Ok(vec![]);
+    }
+    let ns = req.namespace.as_str();
+    if req.operation == Operation::Lint && cluster.get::<Namespace>("", ns)?.is_some() {
+        return Ok(vec![]); // the Namespace object reports it
+    }
+    let coverage = coverage_of(cluster, ns)?;
+    if coverage.is_complete() {
+        return Ok(vec![]);
+    }
+    let missing = coverage.missing();
+    let message = format!(
+        "namespace {ns:?} of {} {:?} has no default-deny networkpolicy for {}",
+        kind.to_lowercase(),
+        name_of(&workload.metadata),
+        missing.words(),
+    );
+    Ok(vec![finding(
+        message,
+        "metadata.namespace",
+        create_hint(ns, missing),
+        ns,
+    )])
+}
+
+/// Deleting or weakening the policies that cover a namespace is refused.
+fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+    let (old, new, path) = match req.operation {
+        Operation::Delete => (req.old_object::<NetworkPolicy>()?, None, "metadata.name"),
+        Operation::Update => (
+            req.old_object::<NetworkPolicy>()?,
+            req.object::<NetworkPolicy>()?,
+            "spec",
+        ),
+        Operation::Create | Operation::Lint => return Ok(vec![]),
+    };
+    let Some(old) = old else { return Ok(vec![]) };
+    let ns = req.namespace.as_str();
+    let name = name_of(&old.metadata);
+    // The cache may or may not hold the reviewed policy (old or new version): replace it by name.
+    let others: Vec<NetworkPolicy> = cluster
+        .list::<NetworkPolicy>(ns)?
+        .into_iter()
+        .filter(|p| p.metadata.name.as_deref() != Some(name))
+        .collect();
+    let before = Coverage::of(others.iter().chain([&old]));
+    let after = Coverage::of(others.iter().chain(new.as_ref()));
+    if !before.is_complete() || after.is_complete() {
+        return Ok(vec![]);
+    }
+    let lost = before.minus(after);
+    let (message, hint) = if new.is_none() {
+        (
+            format!(
+                "deleting networkpolicy {name:?} removes the default deny of {} in namespace {ns:?}",
+                lost.words()
+            ),
+            format!(
+                "first create another policy with podSelector: {{}}, policyTypes: {} and no rules, \
+                 or keep {name:?}",
+                lost.policy_types()
+            ),
+        )
+    } else {
+        (
+            format!(
+                "this change to networkpolicy {name:?} removes the default deny of {} in namespace {ns:?}",
+                lost.words()
+            ),
+            format!(
+                "keep podSelector: {{}}, policyTypes: {} and no {} rules in {name:?}, or first \
+                 create another policy that denies {}",
+                lost.policy_types(),
+                lost.words(),
+                lost.words()
+            ),
+        )
+    };
+    Ok(vec![finding(message, path, hint, ns)])
+}
+
+/// The object's name, or its `generateName` prefix at creation.
+fn name_of(meta: &ObjectMeta) -> &str {
+    meta.name
+        .as_deref()
+        .or(meta.generate_name.as_deref())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,250 @@
+#![doc = include_str!("../README.md")]
 
+use std::collections::BTreeMap;
+
+use ws3_policy_sdk::is_controlled;
+use ws3_policy_sdk::k8s_openapi::api::apps::v1::StatefulSet;
+use ws3_policy_sdk::k8s_openapi::api::core::v1::{Service, ServiceSpec};
+use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use ws3_policy_sdk::prelude::*;
+
+/// A StatefulSet names an existing headless Service that selects its pods.
+#[derive(Debug, Clone, Copy)]
+pub struct StatefulSetHeadlessService;
+
+impl Rule for StatefulSetHeadlessService {
+    const META: Meta = Meta {
+        id: "statefulset-headless-service",
+        title: "statefulset without a matching headless service",
+        severity: Severity::Error,
+        applies_to: &[KindRef::of::<StatefulSet>(), KindRef::of::<Service>()],
+        reads: &[KindRef::of::<Service>(), KindRef::of::<StatefulSet>()],
+        rationale: "A StatefulSet's pods get their stable DNS names (`db-0.db-headless.ns.svc`) from \
+            the headless Service named in `spec.serviceName`. Without that Service, or with one that \
+            has a cluster IP or does not select the pods, the names never resolve, and the API \
+            server accepts such a StatefulSet without complaint.",
+        docs: include_str!("../README.md"),
+    };
+
+    fn validate(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+        match req.kind()?.as_str() {
+            "StatefulSet" => review_statefulset(req, cluster),
+            "Service" => review_service(req, cluster),
+            _ => Ok(vec![]), // e.g. a `Scale` sent for a StatefulSet
+        }
+    }
+}
+
+ws3_policy_sdk::export_rule!(StatefulSetHeadlessService);
+
+type Labels = BTreeMap<String, String>;
+
+/// The object's name, or its `generateName` prefix at creation.
+fn name_of(meta: &ObjectMeta) -> &str {
+    meta.name
+        .as_deref()
+        .or(meta.generate_name.as_deref())
+        .unwrap_or_default()
+}
+
+/// Whether a Service is headless: `clusterIP: None` on a `ClusterIP` (or defaulted) Service.
+fn is_headless(spec: Option<&ServiceSpec>) -> bool {
+    spec.is_some_and(|s| {
+        s.cluster_ip.as_deref() == Some("None")
+            && s.type_.as_deref().is_none_or(|t| t == "ClusterIP")
+    })
+}
+
+/// Why a Service is not headless, and the path of the field that says so.
+fn why_not_headless(spec: Option<&ServiceSpec>) -> (String, &'static str) {
+    let ip = spec.and_then(|s| s.cluster_ip.as_deref());
+    let kind = spec
+        .and_then(|s| s.type_.as_deref())
+        .filter(|t| *t != "ClusterIP");
+    match (ip, kind) {
+        (Some(ip), _) if ip != "None" => (
+            format!("its clusterIP is {ip:?}, not None"),
+            "spec.clusterIP",
+        ),
+        (_, Some(kind)) => (format!("its type is {kind}"), "spec.type"),
+        _ => ("it has no clusterIP: None".to_owned(), "spec"),
+    }
+}
+
+/// Labels as `k=v,k2=v2`.
+fn render(labels: &Labels) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What the headless Service should select, for hints.
+fn selector_hint(labels: &Labels) -> String {
+    if labels.is_empty() {
+        "selector matching the pod template labels".to_owned()
+    } else {
+        format!("selector {}", render(labels))
+    }
+}
+
+fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+    // No object on delete: removing a StatefulSet is never blocked.
+    let Some(sts) = req.object::<StatefulSet>()? else {
+        return Ok(vec![]);
+    };
+    if is_controlled(&sts.metadata) {
+        return Ok(vec![]);
+    }
+    let ns = req.namespace.as_str();
+    let sts_name = name_of(&sts.metadata);
+    let spec = sts.spec;
+    let labels = spec
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .unwrap_or_default();
+    let service_path = "spec.serviceName";
+
+    let Some(service_name) = spec.service_name.as_deref().filter(|n| !n.is_empty()) else {
+        let path = if spec.service_name.is_some() {
+            service_path
+        } else {
+            "spec"
+        };
+        return Ok(vec![StatefulSetHeadlessService::finding(
+            format!("statefulset {sts_name:?} names no headless service in serviceName"),
+            path,
+            format!(
+                "create a headless service (clusterIP: None, {}) before the statefulset and put \
+                 its name in spec.serviceName",
+                selector_hint(&labels)
+            ),
+        )]);
+    };
+
+    let Some(service) = cluster.get::<Service>(ns, service_name)? else {
+        return Ok(vec![StatefulSetHeadlessService::finding(
+            format!(
+                "statefulset {sts_name:?} names service {service_name:?} in serviceName, but there is \
+                 no such service in namespace {ns:?}"
+            ),
+            service_path,
+            format!(
+                "create headless service {service_name:?} (clusterIP: None, {}) before the \
+                 statefulset",
+                selector_hint(&labels)
+            ),
+        )]);
+    };
+
+    if !is_headless(service.spec.as_ref()) {
+        return Ok(vec![StatefulSetHeadlessService::finding(
+            format!(
+                "service {service_name:?} named by statefulset {sts_name:?} is not headless: {}",
+                why_not_headless(service.spec.as_ref()).0
+            ),
+            service_path,
+            format!(
+                "name a headless service (clusterIP: None, {}) in serviceName; a cluster IP \
+                 cannot be removed in place, so create a new one such as \"{service_name}-headless\"",
+                selector_hint(&labels)
+            ),
+        )]);
+    }
+
+    let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
+    let mismatch = if selector.is_empty() {
+        Some(format!(
+            "headless service {service_name:?} named by statefulset {sts_name:?} has no selector, so \
+             its pods get no dns records"
+        ))
+    } else if selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+        Some(format!(
+            "selector {} of headless service {service_name:?} does not match the pod labels of \
+             statefulset {sts_name:?} ({})",
+            render(&selector),
+            if labels.is_empty() {
+                "none".to_owned()
+            } else {
+                render(&labels)
+            }
+        ))
+    } else {
+        None
+    };
+    Ok(mismatch
+        .map(|message| {
+            StatefulSetHeadlessService::finding(
+                message,
+                service_path,
+                format!("give service {service_name:?} a {}", selector_hint(&labels)),
+            )
+        })
+        .into_iter()
+        .collect())
+}
+
+/// Deleting a headless Service that StatefulSets name, or making it not headless, is refused.
+fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
+    let new = match req.operation {
+        Operation::Delete => None,
+        Operation::Update => req.object::<Service>()?,
+        Operation::Create | Operation::Lint => return Ok(vec![]),
+    };
+    let Some(old) = req.old_object::<Service>()? else {
+        return Ok(vec![]);
+    };
+    if !is_headless(old.spec.as_ref()) {
+        return Ok(vec![]);
+    }
+    if new.as_ref().is_some_and(|n| is_headless(n.spec.as_ref())) {
+        return Ok(vec![]);
+    }
+    let ns = req.namespace.as_str();
+    let service_name = name_of(&old.metadata);
+    let users: Vec<String> = cluster
+        .list::<StatefulSet>(ns)?
+        .into_iter()
+        .filter_map(|sts| {
+            let name = format!("{:?}", name_of(&sts.metadata));
+            (sts.spec.service_name.as_deref() == Some(service_name)).then_some(name)
+        })
+        .collect();
+    if users.is_empty() {
+        return Ok(vec![]);
+    }
+    let (noun, verb) = if users.len() == 1 {
+        ("statefulset", "names")
+    } else {
+        ("statefulsets", "name")
+    };
+    let users = users.join(", ");
+    Ok(vec![match new {
+        None => StatefulSetHeadlessService::finding(
+            format!(
+                "deleting headless service {service_name:?} breaks {noun} {users}, which {verb} it in \
+                 serviceName"
+            ),
+            "metadata.name",
+            format!("delete {noun} {users} first, or keep the service"),
+        ),
+        Some(new) => {
+            let (why, path) = why_not_headless(new.spec.as_ref());
+            StatefulSetHeadlessService::finding(
+                format!(
+                    "service {service_name:?} would no longer be headless ({why}), but {noun} {users} \
+                     {verb} it in serviceName"
+                ),
+                path,
+                format!(
+                    "keep clusterIP: None on {service_name:?}; give other clients a separate service"
+                ),
+            )
+        }
+    }])
+}
+
+#[cfg(test)]
+mod tests;
