@@ -530,3 +530,57 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .unwrap();
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
+
+/// The `request.object` of a captured review, as JSON.
+pub fn fixture_object(name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&fixture(name)).unwrap();
+    v["request"]["object"].to_string()
+}
+
+/// A review body turned into a DELETE of its object (object becomes oldObject).
+pub fn as_delete(body: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let req = &mut v["request"];
+    req["operation"] = "DELETE".into();
+    req["oldObject"] = req["object"].take();
+    req["object"] = serde_json::Value::Null;
+    v.to_string()
+}
+
+/// The cluster of the course's `kubernetes-ws-3` namespace once it is set up properly: the
+/// default-deny NetworkPolicy, the headless Services `db-headless` and `nginx`, and the
+/// StatefulSet `web` that uses `nginx`.
+pub fn course_cluster() -> FakeSource {
+    let ns = "kubernetes-ws-3";
+    FakeSource::default()
+        .with(
+            "networking.k8s.io/NetworkPolicy",
+            ns,
+            "default-deny-ingress",
+            &fixture_object("networkpolicy-create-default-deny-ingress-017"),
+        )
+        .with(
+            "Service",
+            ns,
+            "db-headless",
+            &fixture_object("service-create-db-headless-004"),
+        )
+        .with(
+            "Service",
+            ns,
+            "nginx",
+            &fixture_object("service-create-nginx-012"),
+        )
+        .with(
+            "apps/StatefulSet",
+            ns,
+            "web",
+            &fixture_object("statefulset-create-web-013"),
+        )
+        .with(
+            "Namespace",
+            "",
+            ns,
+            &fixture_object("namespace-create-kubernetes-ws-3-001"),
+        )
+}
