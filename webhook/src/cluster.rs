@@ -202,7 +202,7 @@ where
     K: Resource<DynamicType = ()> + ResourceExt + Clone + Serialize + 'static,
 {
     let mut objects = store.state_filter(|o| o.namespace().as_deref().unwrap_or("") == namespace);
-    objects.sort_by(|a, b| a.name_any().cmp(&b.name_any()));
+    objects.sort_by_key(|o| o.name_any());
     objects.iter().filter_map(|o| to_json(o.as_ref())).collect()
 }
 
@@ -222,7 +222,7 @@ impl ObjectSource for ClusterSource {
         match (kind.group.as_str(), kind.kind.as_str()) {
             ("", "Namespace") => {
                 let mut all = self.namespaces.state();
-                all.sort_by(|a, b| a.name_any().cmp(&b.name_any()));
+                all.sort_by_key(|o| o.name_any());
                 all.iter().filter_map(|o| to_json(o.as_ref())).collect()
             }
             ("networking.k8s.io", "NetworkPolicy") => list(&self.network_policies, namespace),

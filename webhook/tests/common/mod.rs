@@ -61,7 +61,7 @@ impl Image {
         BASE + self.bytes.len() as u32
     }
     fn align(&mut self) {
-        while self.bytes.len() % 8 != 0 {
+        while !self.bytes.len().is_multiple_of(8) {
             self.bytes.push(0);
         }
     }
