@@ -103,8 +103,10 @@ pub fn default_slots() -> u32 {
 pub enum ClusterContext {
     /// Watch caches fed by this client.
     Kube(kube::Client),
-    /// No cluster: the cross-object rules see no other object (benchmarks, offline tests).
+    /// No cluster: the cross-object rules see no other object (offline tests).
     Empty,
+    /// A fixed set of objects, considered synced (benchmarks, tests).
+    Static(Arc<dyn ObjectSource>),
 }
 
 impl std::fmt::Debug for ClusterContext {
@@ -112,6 +114,7 @@ impl std::fmt::Debug for ClusterContext {
         f.write_str(match self {
             Self::Kube(_) => "Kube",
             Self::Empty => "Empty",
+            Self::Static(_) => "Static",
         })
     }
 }
@@ -235,11 +238,15 @@ impl Server {
                 let watches = ClusterWatches::start(client, &metrics);
                 (Arc::new(watches.source.clone()), Some(watches))
             }
-            ClusterContext::Empty => {
+            ClusterContext::Empty | ClusterContext::Static(_) => {
                 for resource in RESOURCES {
                     metrics.set_cache_synced(resource, true);
                 }
-                (Arc::new(NoObjects), None)
+                let source: Arc<dyn ObjectSource> = match &cluster {
+                    ClusterContext::Static(source) => Arc::clone(source),
+                    _ => Arc::new(NoObjects),
+                };
+                (source, None)
             }
         };
 
