@@ -95,7 +95,12 @@ fn child_main() {
             .await
             .unwrap();
         println!("{} {}", server.local_addr(), server.health_addr());
-        server.run(ws3_webhook::shutdown_signal()).await.unwrap();
+        server
+            .run(async {
+                ws3_webhook::shutdown_signal().await;
+            })
+            .await
+            .unwrap();
     });
 }
 

@@ -13,7 +13,7 @@
 //! - A module that fails (trap, timeout, memory cap, invalid or refused result) denies with a
 //!   message naming the rule, or with `onError: allow` (and in `warn` mode) allows with a warning.
 
-use std::{sync::Arc, time::Instant};
+use std::{borrow::Cow, sync::Arc, time::Instant};
 
 use kube::core::{
     GroupVersionKind, Status, admission::AdmissionResponse, admission::Operation as KubeOperation,
@@ -36,7 +36,8 @@ const MAX_WARNING: usize = 256;
 const MAX_WARNINGS: usize = 32;
 
 /// The parts of an `AdmissionReview` request the webhook uses. The objects are kept as the raw
-/// JSON the API server sent and handed to the rules verbatim, never re-serialised.
+/// JSON the API server sent; rules get them without managed fields and the last-applied
+/// annotation ([`strip_noise`]).
 #[derive(Debug)]
 pub struct ReviewRequest {
     /// Request uid, echoed in the response.
@@ -327,6 +328,36 @@ pub fn describe(finding: &Finding) -> String {
     line
 }
 
+/// The object as rules see it: without `metadata.managedFields` and the
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation, like the objects of the watch
+/// caches. Both are bookkeeping no rule judges, and together often more than half of the JSON
+/// that every rule would otherwise parse again. Anything else is passed as the API server sent
+/// it; JSON that does not parse is passed unchanged (the rule reports it).
+pub fn strip_noise(raw: &RawValue) -> Cow<'_, str> {
+    let json = raw.get();
+    if !json.contains("\"managedFields\"") && !json.contains(LAST_APPLIED) {
+        return Cow::Borrowed(json);
+    }
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return Cow::Borrowed(json);
+    };
+    if let Some(meta) = value
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        meta.remove("managedFields");
+        if let Some(annotations) = meta
+            .get_mut("annotations")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            annotations.remove(LAST_APPLIED);
+        }
+    }
+    Cow::Owned(value.to_string())
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// The rules in force and the wasm engine that runs them.
 #[derive(Debug)]
 pub struct Evaluator {
@@ -425,10 +456,12 @@ impl Evaluator {
         let object = if operation == Operation::Delete {
             None
         } else {
-            req.object.as_deref().map(RawValue::get)
+            req.object.as_deref().map(strip_noise)
         };
-        let old_object = req.old_object.as_deref().map(RawValue::get);
-        let annotation = object.or(old_object).and_then(ignore_annotation);
+        let old_object = req.old_object.as_deref().map(strip_noise);
+        let (object, old_object) = (object.as_deref(), old_object.as_deref());
+        // Read only when a rule finds something: most reviews have no finding.
+        let mut annotation: Option<Option<String>> = None;
         let namespace = req.effective_namespace();
         let kind = req.kind_ref();
         let mut decision = Decision::evaluated();
@@ -452,7 +485,12 @@ impl Evaluator {
                     for f in &mut findings {
                         rule.apply_severity(f);
                     }
-                    apply_suppressions(&mut findings, annotation.as_deref(), source.as_ref());
+                    if !findings.is_empty() {
+                        let annotation = annotation.get_or_insert_with(|| {
+                            object.or(old_object).and_then(ignore_annotation)
+                        });
+                        apply_suppressions(&mut findings, annotation.as_deref(), source.as_ref());
+                    }
                     self.judge(rule, &findings, &mut decision);
                 }
                 Err(error) => self.fail(rule, &error.to_string(), &mut decision),
@@ -543,6 +581,23 @@ mod tests {
         assert!(r.dry_run);
         assert_eq!(r.user, "alice");
         assert_eq!(r.effective_namespace(), "shop");
+    }
+
+    #[test]
+    fn rules_see_objects_without_bookkeeping() {
+        let raw = RawValue::from_string(
+            r#"{"kind":"ConfigMap","metadata":{"name":"a","managedFields":[{"manager":"kubectl"}],"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}","ws3.dev/ignore":"x"}},"data":{"k":"v"}}"#.to_owned(),
+        )
+        .unwrap();
+        let out = strip_noise(&raw);
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let want: serde_json::Value = serde_json::from_str(
+            r#"{"kind":"ConfigMap","metadata":{"name":"a","annotations":{"ws3.dev/ignore":"x"}},"data":{"k":"v"}}"#,
+        )
+        .unwrap();
+        assert_eq!(out, want);
+        let plain = RawValue::from_string(r#"{"kind":"ConfigMap"}"#.to_owned()).unwrap();
+        assert!(matches!(strip_noise(&plain), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -85,9 +85,26 @@ pub struct ServeArgs {
     #[arg(long, env = "POD_NAMESPACE")]
     pub pod_namespace: Option<String>,
 
-    /// Log filter (tracing `EnvFilter` syntax).
-    #[arg(long, env = "WS3_LOG", default_value = "info")]
-    pub log: String,
+    /// After SIGTERM, how long `/readyz` fails while reviews are still served, so that the
+    /// Service's endpoints drop the pod before the listener closes; then in-flight reviews are
+    /// finished and the process exits. Ctrl-c skips the delay.
+    #[arg(long, env = "WS3_SHUTDOWN_DELAY", default_value = "3s", value_parser = parse_duration_or_zero)]
+    pub shutdown_delay: Duration,
+
+    /// Log filter (tracing `EnvFilter` syntax); falls back to `RUST_LOG`, then `info`.
+    #[arg(long, env = "WS3_LOG")]
+    pub log: Option<String>,
+}
+
+/// Like [`parse_duration`], but `0` (any unit) is accepted.
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    let digits = text
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if digits.parse::<f64>().is_ok_and(|v| v == 0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text)
 }
 
 /// Parses `8s`, `2500ms`, `1.5s` or a plain number of seconds.
@@ -127,6 +144,12 @@ mod tests {
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_duration_or_zero("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration_or_zero("0s").unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_duration_or_zero("3s").unwrap(),
+            Duration::from_secs(3)
+        );
     }
 
     #[test]
@@ -164,5 +187,6 @@ mod tests {
         assert_eq!(args.addr.to_string(), "0.0.0.0:8443");
         assert_eq!(args.health_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(args.request_timeout, Duration::from_secs(8));
+        assert_eq!(args.rule_timeout, Duration::from_millis(500));
     }
 }

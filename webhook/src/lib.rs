@@ -68,7 +68,20 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     let client = kube_client(&args).await?;
     let server = Server::bind(options, ClusterContext::Kube(client)).await?;
     info!(addr = %server.local_addr(), health_addr = %server.health_addr(), "ws3-webhook starting");
-    server.run(shutdown_signal()).await
+    let metrics = server.metrics();
+    let delay = args.shutdown_delay;
+    server
+        .run(async move {
+            if shutdown_signal().await == Signal::Terminate && !delay.is_zero() {
+                metrics.set_shutting_down();
+                info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "SIGTERM: not ready any more, still serving until endpoints drop the pod"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        })
+        .await
 }
 
 async fn kube_client(args: &ServeArgs) -> Result<kube::Client, Error> {
@@ -90,8 +103,17 @@ async fn kube_client(args: &ServeArgs) -> Result<kube::Client, Error> {
     kube::Client::try_from(config).map_err(|e| kube_err(&e))
 }
 
-/// Resolves on SIGTERM or ctrl-c.
-pub async fn shutdown_signal() {
+/// The signal that asked the process to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM (Kubernetes stopping the pod).
+    Terminate,
+    /// Ctrl-c (SIGINT).
+    Interrupt,
+}
+
+/// Resolves on SIGTERM or ctrl-c, saying which.
+pub async fn shutdown_signal() -> Signal {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -107,7 +129,13 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => info!("received ctrl-c"),
-        () = term => info!("received SIGTERM"),
+        () = ctrl_c => {
+            info!("received ctrl-c");
+            Signal::Interrupt
+        }
+        () = term => {
+            info!("received SIGTERM");
+            Signal::Terminate
+        }
     }
 }

@@ -14,7 +14,7 @@ use ws3_webhook::{
 };
 
 static EVALUATOR: LazyLock<Evaluator> = LazyLock::new(|| {
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ws3-webhook-module-cache");
+    let cache = module_cache();
     let engine = Engine::new(&EngineOptions {
         cache_dir: Some(cache),
         pooling: Some(8),

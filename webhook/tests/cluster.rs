@@ -347,7 +347,7 @@ async fn the_server_is_ready_once_modules_compiled_and_caches_synced() {
     let loopback = "127.0.0.1:0".parse().unwrap();
     let mut options = ws3_webhook::ServeOptions::new(tls, loopback, loopback);
     options.builtin_rules = false;
-    options.cache_dir = None;
+    options.cache_dir = Some(common::module_cache());
     options.slots = 2;
     let server = ws3_webhook::Server::bind(options, ws3_webhook::ClusterContext::Kube(client))
         .await
@@ -358,7 +358,7 @@ async fn the_server_is_ready_once_modules_compiled_and_caches_synced() {
         let _ = stopped.await;
     }));
     let mut last = (0, String::new());
-    for _ in 0..200 {
+    for _ in 0..2400 {
         last = common::http_get(health, "/readyz").await;
         if last
             .1
@@ -381,7 +381,7 @@ async fn the_server_is_ready_once_modules_compiled_and_caches_synced() {
     );
     fake.release_statefulsets.notify_one();
     let mut ready = false;
-    for _ in 0..200 {
+    for _ in 0..2400 {
         if common::http_get(health, "/readyz").await.0 == 200 {
             ready = true;
             break;

@@ -82,7 +82,7 @@ async fn start(client_ca: bool, tweak: impl FnOnce(&mut ServeOptions)) -> Runnin
     let mut options = ServeOptions::new(tls, loopback, loopback);
     options.config = config;
     options.builtin_rules = false;
-    options.cache_dir = None;
+    options.cache_dir = Some(module_cache());
     options.slots = 4;
     options.limits = Limits {
         deadline: Duration::from_millis(300),
@@ -111,7 +111,7 @@ async fn start(client_ca: bool, tweak: impl FnOnce(&mut ServeOptions)) -> Runnin
 
 impl Running {
     async fn wait_ready(&self) {
-        for _ in 0..600 {
+        for _ in 0..6000 {
             if http_get(self.health, "/readyz").await.0 == 200 {
                 return;
             }

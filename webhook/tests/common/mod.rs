@@ -241,6 +241,11 @@ pub fn configured(
     }
 }
 
+/// A compiled-module cache shared by the tests, so that the built-in rules are compiled once.
+pub fn module_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ws3-webhook-module-cache")
+}
+
 /// Writes test rules as `.wasm` files into `dir`.
 pub fn write_components(dir: &Path, rules: &[TestRule]) {
     for rule in rules {
