@@ -4,9 +4,9 @@
 //! the built-in rules and no watched cluster (a fixed, two-object namespace so that one review
 //! is allowed), then drives it with a Rust HTTPS keep-alive client from this process. Prints
 //! requests/s and p50/p99 latency at concurrency 1, 16 and 64 for an allowed and a denied
-//! StatefulSet review, the server's peak RSS, and its time to ready with a cold and a warm
-//! module cache. No assertions: the figures are for the reader. Client and server share the
-//! machine's cores.
+//! StatefulSet review (and, for comparison, a review no rule applies to), the server's peak
+//! RSS, and its time to ready with a cold and a warm module cache. No assertions: the figures
+//! are for the reader. Client and server share the machine's cores.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "../tests/common/mod.rs"]
@@ -269,6 +269,8 @@ fn main() {
         let allowed: &'static str =
             Box::leak(fixture("statefulset-create-web-013").into_boxed_str());
         let denied: &'static str = Box::leak(fixture("statefulset-create-db-006").into_boxed_str());
+        // The webhook's own cost, without wasm: a `scale` subresource review, allowed at once.
+        let no_rule: &'static str = Box::leak(fixture("scale-update-web-021").into_boxed_str());
         // Check the verdicts before measuring.
         let mut conn = client::connect(server.addr, &config).await.unwrap();
         for (body, expect) in [(allowed, "\"allowed\":true"), (denied, "\"allowed\":false")] {
@@ -283,7 +285,11 @@ fn main() {
             "{:<8} {:>4} {:>10} {:>10} {:>10} {:>10} {:>7}",
             "review", "c", "requests", "req/s", "p50 ms", "p99 ms", "errors"
         );
-        for (name, body) in [("allowed", allowed), ("denied", denied)] {
+        for (name, body) in [
+            ("allowed", allowed),
+            ("denied", denied),
+            ("no-rule", no_rule),
+        ] {
             for c in [1, 16, 64] {
                 let p = load(server.addr, &config, body, c).await;
                 println!(
