@@ -125,7 +125,7 @@ impl ReviewRequest {
         let envelope: Envelope = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            if path == "." || path.is_empty() {
+            if path == "." || path == "?" || path.is_empty() {
                 ParseError::Json(inner.to_string())
             } else {
                 ParseError::Json(format!("{path}: {inner}"))
@@ -604,6 +604,8 @@ mod tests {
     fn malformed_bodies_say_what_is_wrong() {
         let err = ReviewRequest::parse(b"{not json").unwrap_err().to_string();
         assert!(err.contains("not a valid AdmissionReview"), "{err}");
+        let err = ReviewRequest::parse(b"{").unwrap_err().to_string();
+        assert!(!err.contains('?'), "{err}");
         let err = ReviewRequest::parse(STS.replace("DELETE", "PATCH").as_bytes())
             .unwrap_err()
             .to_string();
