@@ -17,6 +17,12 @@ fn main() {
         })
         .unwrap_or_default();
     modules.sort();
+    // A ws3 without its rules would pass everything: refuse to build instead.
+    assert!(
+        !modules.is_empty(),
+        "no rule components in {}: run `cargo xtask build-rules` (they are committed; a checkout without them is incomplete)",
+        dir.display()
+    );
     let mut out = String::from(
         "/// Built-in rule components: (file stem, bytes).\npub static BUILTIN: &[(&str, &[u8])] = &[\n",
     );

@@ -179,7 +179,35 @@ pub fn redact_secret(json: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_secret;
+    use std::sync::Arc;
+
+    use super::{HostState, Limiter, NoObjects, redact_secret, v0_1};
+    use crate::types::KindRef;
+
+    #[test]
+    fn rules_read_only_declared_kinds() {
+        use v0_1::ws3::policy::cluster::Host as _;
+        let mut state = HostState {
+            limiter: Limiter {
+                max_memory: 1 << 20,
+                exceeded: false,
+            },
+            source: Arc::new(NoObjects),
+            reads: Arc::from(vec![KindRef::new("", "Service")]),
+        };
+        let kind = |g: &str, k: &str| v0_1::ws3::policy::types::KindRef {
+            group: g.into(),
+            kind: k.into(),
+        };
+        assert_eq!(
+            state.get_object(kind("", "Service"), "ns".into(), "db".into()),
+            Ok(None)
+        );
+        let err = state
+            .list_objects(kind("", "Secret"), "ns".into())
+            .unwrap_err();
+        assert!(err.contains("Secret") && err.contains("reads"), "{err}");
+    }
 
     #[test]
     fn secrets_keep_keys_and_lose_values() {

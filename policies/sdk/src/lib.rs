@@ -23,9 +23,9 @@
 //!
 //!     fn validate(req: &Request, _cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
 //!         let Some(sts) = req.object::<StatefulSet>()? else { return Ok(vec![]) };
-//!         Ok(match sts.spec.and_then(|s| s.replicas) {
+//!         Ok(match sts.spec.replicas {
 //!             Some(_) => vec![],
-//!             None => vec![Self::finding("replicas not set", Path::root().key("spec"), "set spec.replicas")],
+//!             None => vec![Self::finding("replicas is not set", Path::root().key("spec"), "set spec.replicas")],
 //!         })
 //!     }
 //! }
