@@ -409,6 +409,13 @@ impl Evaluator {
         &self.exempt
     }
 
+    /// Whether the rule with this id reads other objects of the cluster.
+    pub fn reads_cluster(&self, id: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.rule.meta().id == id && !r.rule.meta().reads.is_empty())
+    }
+
     /// The metrics this evaluator records into.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics

@@ -85,6 +85,12 @@ pub struct ServeArgs {
     #[arg(long, env = "POD_NAMESPACE")]
     pub pod_namespace: Option<String>,
 
+    /// A denial by a rule that reads other objects (headless Service, default-deny policy) is
+    /// judged again after this delay, in case the watch caches had not yet seen an object created
+    /// just before (e.g. earlier in the same `kubectl apply`). `0` judges once.
+    #[arg(long, env = "WS3_CACHE_SETTLE", default_value = "1s", value_parser = parse_duration_or_zero)]
+    pub cache_settle: Duration,
+
     /// After SIGTERM, how long `/readyz` fails while reviews are still served, so that the
     /// Service's endpoints drop the pod before the listener closes; then in-flight reviews are
     /// finished and the process exits. Ctrl-c skips the delay.

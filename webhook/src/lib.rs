@@ -58,6 +58,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         slots: args.max_concurrency.unwrap_or_else(default_slots).max(1),
         cert_reload_interval: args.cert_reload_interval,
         cache_dir,
+        cache_settle: args.cache_settle,
         extra_exempt: args
             .pod_namespace
             .iter()

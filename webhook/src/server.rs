@@ -71,6 +71,9 @@ pub struct ServeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Namespaces exempt on top of the configured ones (the webhook's own).
     pub extra_exempt: Vec<String>,
+    /// With live watch caches: wait this long, then judge again a denial by a rule that reads
+    /// other objects (an object created just before may not be cached yet). Zero disables it.
+    pub cache_settle: Duration,
 }
 
 impl ServeOptions {
@@ -88,6 +91,7 @@ impl ServeOptions {
             cert_reload_interval: Duration::from_secs(2),
             cache_dir: ws3_engine::default_cache_dir(),
             extra_exempt: Vec::new(),
+            cache_settle: Duration::from_secs(1),
         }
     }
 }
@@ -284,12 +288,18 @@ impl Server {
             Arc::clone(&tls).watch(options.cert_reload_interval, signalled(drain_rx.clone())),
         );
 
+        let settle = if matches!(cluster, ClusterContext::Kube(_)) {
+            options.cache_settle
+        } else {
+            Duration::ZERO
+        };
         let state = AppState::new(
             evaluator,
             source,
             options.slots as usize,
             options.request_timeout,
-        );
+        )
+        .with_settle(settle);
         info!(addr = %admission.local_addr().map_or(options.addr, |a| a), "serving admission reviews over HTTPS");
         serve_tls(
             admission,

@@ -198,3 +198,83 @@ fn every_captured_review_is_answered_without_a_module_failure() {
         assert!(d.failed.is_empty(), "{}: {d:#?}", path.display());
     }
 }
+
+/// A cluster whose watch cache sees the StatefulSet's headless Service only a moment later.
+struct Late(std::sync::Mutex<FakeSource>);
+
+impl ObjectSource for Late {
+    fn get(&self, kind: &ws3_engine::KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
+        self.0.lock().unwrap().get(kind, namespace, name)
+    }
+    fn list(&self, kind: &ws3_engine::KindRef, namespace: &str) -> Vec<Arc<str>> {
+        self.0.lock().unwrap().list(kind, namespace)
+    }
+}
+
+async fn review_with_late_service(settle: std::time::Duration) -> serde_json::Value {
+    use tower::ServiceExt;
+    let engine = Engine::new(&EngineOptions {
+        cache_dir: Some(module_cache()),
+        pooling: Some(4),
+        ..Default::default()
+    })
+    .unwrap();
+    let rules = RuleSet::load(&engine, &Config::default(), &[], &[]).unwrap();
+    let evaluator = Arc::new(Evaluator::from_rule_set(
+        engine,
+        &rules,
+        &[],
+        Arc::new(Metrics::new()),
+    ));
+    let mut cluster = course_cluster();
+    cluster
+        .objects
+        .retain(|(kind, _, name), _| !(kind == "Service" && name == "nginx"));
+    let source = Arc::new(Late(std::sync::Mutex::new(cluster)));
+    let state = ws3_webhook::AppState::new(
+        evaluator,
+        Arc::clone(&source) as Arc<dyn ObjectSource>,
+        2,
+        std::time::Duration::from_secs(8),
+    )
+    .with_settle(settle);
+    let app = ws3_webhook::router(state);
+    let late = Arc::clone(&source);
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut fake = late.0.lock().unwrap();
+        let service = fixture_object("service-create-nginx-012");
+        fake.objects.insert(
+            ("Service".into(), "kubernetes-ws-3".into(), "nginx".into()),
+            service,
+        );
+    });
+    let request = axum::http::Request::post("/validate")
+        .body(axum::body::Body::from(fixture(
+            "statefulset-create-web-013",
+        )))
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_created_just_before_its_statefulset_is_seen_after_the_caches_settle() {
+    if !builtins_present() {
+        return;
+    }
+    let answer = review_with_late_service(std::time::Duration::from_millis(400)).await;
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    // Without the second look, the lagging cache denies.
+    let answer = review_with_late_service(std::time::Duration::ZERO).await;
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    assert!(
+        answer["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[statefulset-headless-service]")
+    );
+}

@@ -7,7 +7,7 @@ use axum::{
     extract::{FromRequest, Request, State},
     response::{IntoResponse, Response},
 };
-use tracing::{Instrument, Span, info, info_span, warn};
+use tracing::{Instrument, Span, debug, info, info_span, warn};
 
 use super::{AppState, error::AdmissionBody};
 use crate::admission::{Decision, ReviewRequest};
@@ -43,6 +43,34 @@ async fn judge(state: &AppState, req: &Arc<ReviewRequest>) -> Decision {
         return Decision::skip(skip);
     }
     let deadline = tokio::time::Instant::now() + state.request_timeout;
+    let decision = evaluate(state, req, deadline).await;
+    // Watch caches lag the API server by a few milliseconds: a Service created just before the
+    // StatefulSet that names it (one `kubectl apply`) may not be cached yet. A denial by a rule
+    // that reads other objects is judged once more after the caches had time to settle.
+    let recheck = !decision.allowed
+        && !state.settle.is_zero()
+        && decision.failed.is_empty()
+        && decision
+            .denied_by
+            .iter()
+            .any(|id| state.evaluator.reads_cluster(id))
+        && deadline.saturating_duration_since(tokio::time::Instant::now()) > state.settle * 2;
+    if !recheck {
+        return decision;
+    }
+    debug!(
+        settle_ms = state.settle.as_millis() as u64,
+        "denied by a cross-object rule; judging again once the caches settle"
+    );
+    tokio::time::sleep(state.settle).await;
+    evaluate(state, req, deadline).await
+}
+
+async fn evaluate(
+    state: &AppState,
+    req: &Arc<ReviewRequest>,
+    deadline: tokio::time::Instant,
+) -> Decision {
     let evaluation = async {
         let permit = Arc::clone(&state.slots).acquire_owned().await;
         let evaluator = Arc::clone(&state.evaluator);

@@ -28,6 +28,9 @@ pub struct AppState {
     pub slots: Arc<Semaphore>,
     /// Deadline of one review, end to end.
     pub request_timeout: Duration,
+    /// How long to wait before judging again a denial by a rule that reads other objects (the
+    /// watch caches may lag an object created just before); zero never judges again.
+    pub settle: Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -54,7 +57,15 @@ impl AppState {
             metrics,
             slots: Arc::new(Semaphore::new(slots.max(1))),
             request_timeout,
+            settle: Duration::ZERO,
         }
+    }
+
+    /// Judges a denial by a cross-object rule again after `settle` (see [`AppState::settle`]).
+    #[must_use]
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
     }
 }
 
