@@ -121,16 +121,26 @@ impl ReviewRequest {
             #[serde(default)]
             old_object: Option<Box<RawValue>>,
         }
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        let envelope: Envelope = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path == "?" || path.is_empty() {
-                ParseError::Json(inner.to_string())
-            } else {
-                ParseError::Json(format!("{path}: {inner}"))
+        // The fast path parses plainly; only a body that fails is parsed again to name the field.
+        let envelope: Envelope = match serde_json::from_slice(body) {
+            Ok(envelope) => envelope,
+            Err(plain) => {
+                let de = &mut serde_json::Deserializer::from_slice(body);
+                let error = match serde_path_to_error::deserialize::<_, Envelope>(de) {
+                    Ok(_) => plain.to_string(),
+                    Err(e) => {
+                        let path = e.path().to_string();
+                        let inner = e.into_inner();
+                        if path == "." || path == "?" || path.is_empty() {
+                            inner.to_string()
+                        } else {
+                            format!("{path}: {inner}")
+                        }
+                    }
+                };
+                return Err(ParseError::Json(error));
             }
-        })?;
+        };
         if envelope.api_version != API_VERSION || envelope.kind != "AdmissionReview" {
             return Err(ParseError::Version {
                 api_version: envelope.api_version,
