@@ -91,6 +91,12 @@ fn child_main() {
         let loopback = "127.0.0.1:0".parse().unwrap();
         let mut options = ServeOptions::new(tls, loopback, loopback);
         options.cache_dir = std::env::var_os("WS3_CACHE_DIR").map(Into::into);
+        if let Some(slots) = std::env::var("WS3_MAX_CONCURRENCY")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            options.slots = slots;
+        }
         let server = Server::bind(options, ClusterContext::Static(Arc::new(Prepared::new())))
             .await
             .unwrap();

@@ -29,8 +29,8 @@ use ws3_engine::{Config, Limits};
 
 use crate::{cli::ServeArgs, tls::TlsFiles};
 
-/// Runs `ws3-webhook serve` until SIGTERM or ctrl-c.
-pub async fn serve(args: ServeArgs) -> Result<(), Error> {
+/// The server options the command line asks for (reads the configuration file).
+pub fn serve_options(args: &ServeArgs) -> Result<ServeOptions, Error> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -40,7 +40,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         Some(dir) => Some(dir.clone()),
         None => ws3_engine::default_cache_dir(),
     };
-    let options = ServeOptions {
+    Ok(ServeOptions {
         tls: TlsFiles {
             cert: args.cert.clone(),
             key: args.key.clone(),
@@ -65,7 +65,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
             .filter(|ns| !ns.is_empty())
             .cloned()
             .collect(),
-    };
+    })
+}
+
+/// Runs `ws3-webhook serve` until SIGTERM or ctrl-c; after SIGTERM, `/readyz` fails for
+/// `--shutdown-delay` while reviews are still served, then the server drains.
+pub async fn serve(args: ServeArgs) -> Result<(), Error> {
+    let options = serve_options(&args)?;
+
     let client = kube_client(&args).await?;
     let server = Server::bind(options, ClusterContext::Kube(client)).await?;
     info!(addr = %server.local_addr(), health_addr = %server.health_addr(), "ws3-webhook starting");
@@ -138,5 +145,70 @@ pub async fn shutdown_signal() -> Signal {
             info!("received SIGTERM");
             Signal::Terminate
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["ws3-webhook", "serve", "--cert", "c.pem", "--key", "k.pem"];
+        argv.extend_from_slice(extra);
+        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command;
+        args
+    }
+
+    #[test]
+    fn options_follow_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join(".ws3.yaml");
+        std::fs::write(&config, "exemptNamespaces: [ops]\n").unwrap();
+        let config = config.to_str().unwrap();
+        let o = serve_options(&args(&[
+            "--client-ca",
+            "ca.pem",
+            "--config",
+            config,
+            "--pod-namespace",
+            "ws3-system",
+            "--cache-dir",
+            "none",
+            "--rule-timeout",
+            "250ms",
+            "--rule-memory-mib",
+            "32",
+            "--max-concurrency",
+            "3",
+            "--request-timeout",
+            "5s",
+        ]))
+        .unwrap();
+        assert_eq!(
+            o.tls.client_ca.as_deref(),
+            Some(std::path::Path::new("ca.pem"))
+        );
+        assert_eq!(o.config.exempt_namespaces(), ["ops"]);
+        assert_eq!(o.extra_exempt, ["ws3-system"]);
+        assert_eq!(o.cache_dir, None);
+        assert_eq!(o.limits.deadline, Duration::from_millis(250));
+        assert_eq!(o.limits.max_memory, 32 << 20);
+        assert_eq!(o.slots, 3);
+        assert_eq!(o.request_timeout, Duration::from_secs(5));
+        assert!(o.builtin_rules);
+    }
+
+    #[test]
+    fn a_bad_configuration_file_is_an_error_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join(".ws3.yaml");
+        std::fs::write(&config, "exemptNamespace: [ops]\n").unwrap();
+        let err = serve_options(&args(&["--config", config.to_str().unwrap()]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exemptNamespace"), "{err}");
     }
 }
