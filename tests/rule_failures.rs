@@ -8,93 +8,11 @@
 
 use std::{path::Path, process::Command};
 
-const WIT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/policies/wit/since_v0.1.0/policy.wit"
-);
-
-/// Turns a core module in WAT into a `ws3:policy@0.1.0` component (as the engine's adversarial
-/// tests do).
-fn component(wat: &str) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve
-        .push_str("policy.wit", &std::fs::read_to_string(WIT).unwrap())
-        .unwrap();
-    let world = resolve.select_world(&[pkg], Some("policy")).unwrap();
-    let mut module = wat::parse_str(wat).unwrap();
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .unwrap();
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap()
-}
+use ws3_engine::testing::{Behaviour, TestRule};
 
 /// A rule `crashing-rule` for StatefulSets whose `validate` traps.
 fn crashing_rule() -> Vec<u8> {
-    // rule-metadata at 1024 (id, title, severity, applies-to, reads, rationale, docs), its
-    // strings at 2048.
-    let mut strings: Vec<u8> = Vec::new();
-    let mut put = |s: &str| {
-        let at = 2048 + strings.len() as u32;
-        strings.extend_from_slice(s.as_bytes());
-        while !strings.len().is_multiple_of(4) {
-            strings.push(0);
-        }
-        (at, s.len() as u32)
-    };
-    let id = put("crashing-rule");
-    let title = put("a rule that always traps");
-    let group = put("apps");
-    let kind = put("StatefulSet");
-    let text = put("for tests");
-    let kind_ref_at = 2048 + strings.len() as u32;
-    for v in [group.0, group.1, kind.0, kind.1] {
-        strings.extend_from_slice(&v.to_le_bytes());
-    }
-    let mut record = Vec::new();
-    for v in [id.0, id.1, title.0, title.1] {
-        record.extend_from_slice(&v.to_le_bytes());
-    }
-    record.extend_from_slice(&[2, 0, 0, 0]);
-    for v in [kind_ref_at, 1, 0, 0, text.0, text.1, text.0, text.1] {
-        record.extend_from_slice(&v.to_le_bytes());
-    }
-    let esc = |bytes: &[u8]| {
-        bytes
-            .iter()
-            .map(|b| format!("\\{b:02x}"))
-            .collect::<String>()
-    };
-    component(&format!(
-        r#"(module
-  (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 65536))
-  (data (i32.const 1024) "{record}")
-  (data (i32.const 2048) "{strings}")
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
-    (global.set $heap (i32.add (local.get $p) (local.get 3)))
-    (block $ok
-      (br_if $ok (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
-      (drop (memory.grow (i32.add (i32.div_u (local.get 3) (i32.const 65536)) (i32.const 1)))))
-    (local.get $p))
-  (func (export "ws3:policy/rule@0.1.0#metadata") (result i32) (i32.const 1024))
-  (func (export "ws3:policy/rule@0.1.0#validate")
-    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
-    unreachable)
-)"#,
-        record = esc(&record),
-        strings = esc(&strings)
-    ))
+    TestRule::new("crashing-rule", &[("apps", "StatefulSet")], Behaviour::Trap).component()
 }
 
 #[test]
