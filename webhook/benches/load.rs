@@ -1,0 +1,330 @@
+//! Load benchmark of the admission webhook: `cargo bench -p ws3-webhook --bench load`.
+//!
+//! Starts the server as a child process (this same binary, `WS3_BENCH_CHILD=1`) on loopback with
+//! the built-in rules and no watched cluster (a fixed, two-object namespace so that one review
+//! is allowed), then drives it with a Rust HTTPS keep-alive client from this process. Prints
+//! requests/s and p50/p99 latency at concurrency 1, 16 and 64 for an allowed and a denied
+//! StatefulSet review (and, for comparison, a review no rule applies to), the server's peak
+//! RSS, and its time to ready with a cold and a warm module cache. No assertions: the figures
+//! are for the reader. Client and server share the machine's cores.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use common::{client, fixture, fixture_object, pki};
+use ws3_engine::{KindRef, ObjectSource};
+use ws3_webhook::{ClusterContext, ServeOptions, Server, tls::TlsFiles};
+
+/// Seconds of load per (review, concurrency) point.
+const POINT: Duration = Duration::from_secs(3);
+/// Upper bound on requests per point, whatever the speed.
+const MAX_REQUESTS: usize = 200_000;
+
+/// A fixed namespace: the default-deny policy and the headless Service of the `web` StatefulSet.
+#[derive(Debug)]
+struct Prepared {
+    objects: Vec<(KindRef, String, String, Arc<str>)>,
+}
+
+impl Prepared {
+    fn new() -> Self {
+        let ns = "kubernetes-ws-3".to_owned();
+        Self {
+            objects: vec![
+                (
+                    KindRef::new("networking.k8s.io", "NetworkPolicy"),
+                    ns.clone(),
+                    "default-deny-ingress".into(),
+                    fixture_object("networkpolicy-create-default-deny-ingress-017").into(),
+                ),
+                (
+                    KindRef::new("", "Service"),
+                    ns,
+                    "nginx".into(),
+                    fixture_object("service-create-nginx-012").into(),
+                ),
+            ],
+        }
+    }
+}
+
+impl ObjectSource for Prepared {
+    fn get(&self, kind: &KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
+        self.objects
+            .iter()
+            .find(|(k, ns, n, _)| k == kind && ns == namespace && n == name)
+            .map(|o| Arc::clone(&o.3))
+    }
+
+    fn list(&self, kind: &KindRef, namespace: &str) -> Vec<Arc<str>> {
+        self.objects
+            .iter()
+            .filter(|(k, ns, _, _)| k == kind && ns == namespace)
+            .map(|o| Arc::clone(&o.3))
+            .collect()
+    }
+}
+
+fn child_main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = std::env::var("WS3_BENCH_DIR").unwrap();
+        let dir = Path::new(&dir);
+        let tls = TlsFiles {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+            client_ca: None,
+        };
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let mut options = ServeOptions::new(tls, loopback, loopback);
+        options.cache_dir = std::env::var_os("WS3_CACHE_DIR").map(Into::into);
+        if let Some(slots) = std::env::var("WS3_MAX_CONCURRENCY")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            options.slots = slots;
+        }
+        let server = Server::bind(options, ClusterContext::Static(Arc::new(Prepared::new())))
+            .await
+            .unwrap();
+        println!("{} {}", server.local_addr(), server.health_addr());
+        server
+            .run(async {
+                ws3_webhook::shutdown_signal().await;
+            })
+            .await
+            .unwrap();
+    });
+}
+
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+    health: SocketAddr,
+    ready_after: Duration,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+async fn spawn_server(dir: &Path, cache: &Path) -> ServerProcess {
+    let started = Instant::now();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("WS3_BENCH_CHILD", "1")
+        .env("WS3_BENCH_DIR", dir)
+        .env("WS3_CACHE_DIR", cache)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let mut parts = line.split_whitespace();
+    let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
+    let health: SocketAddr = parts.next().unwrap().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if ready(health).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "server not ready in 120 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    ServerProcess {
+        child,
+        addr,
+        health,
+        ready_after: started.elapsed(),
+    }
+}
+
+async fn ready(health: SocketAddr) -> bool {
+    match tokio::net::TcpStream::connect(health).await {
+        Ok(_) => common::http_get(health, "/readyz").await.0 == 200,
+        Err(_) => false,
+    }
+}
+
+struct Point {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+async fn load(
+    addr: SocketAddr,
+    config: &Arc<rustls::ClientConfig>,
+    body: &'static str,
+    concurrency: usize,
+) -> Point {
+    let started = Instant::now();
+    let stop_at = started + POINT;
+    let per_worker = MAX_REQUESTS / concurrency;
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let mut conn = client::connect(addr, config).await.unwrap();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(4096);
+            let mut errors = 0;
+            while Instant::now() < stop_at && latencies.len() < per_worker {
+                let t = Instant::now();
+                match conn.post("/validate", body).await {
+                    Ok((status, _)) if status == 200 => latencies.push(t.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Point {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    if std::env::var_os("WS3_BENCH_CHILD").is_some() {
+        return child_main();
+    }
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run only for bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("load: run with `cargo bench -p ws3-webhook --bench load`");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = pki::Ca::new("ws3 bench CA");
+        let leaf = ca.server();
+        std::fs::write(dir.path().join("tls.crt"), &leaf.cert_pem).unwrap();
+        std::fs::write(dir.path().join("tls.key"), &leaf.key_pem).unwrap();
+        let cache = dir.path().join("module-cache");
+
+        let cold = spawn_server(dir.path(), &cache).await;
+        let cold_ready = cold.ready_after;
+        drop(cold);
+        let server = spawn_server(dir.path(), &cache).await;
+        let warm_ready = server.ready_after;
+        println!(
+            "time to ready: cold module cache {:.0} ms, warm module cache {:.0} ms",
+            ms(cold_ready),
+            ms(warm_ready)
+        );
+        println!("server RSS after start: {} KiB", server.peak_rss_kib());
+
+        let config = client::config(&[&ca.pem], None);
+        let allowed: &'static str =
+            Box::leak(fixture("statefulset-create-web-013").into_boxed_str());
+        let denied: &'static str = Box::leak(fixture("statefulset-create-db-006").into_boxed_str());
+        // The webhook's own cost, without wasm: a `scale` subresource review, allowed at once.
+        let no_rule: &'static str = Box::leak(fixture("scale-update-web-021").into_boxed_str());
+        // Check the verdicts before measuring.
+        let mut conn = client::connect(server.addr, &config).await.unwrap();
+        for (body, expect) in [(allowed, "\"allowed\":true"), (denied, "\"allowed\":false")] {
+            let (status, text) = conn.post("/validate", body).await.unwrap();
+            assert!(status == 200 && text.contains(expect), "{status} {text}");
+        }
+        // Warm-up.
+        let _ = load(server.addr, &config, allowed, 4).await;
+
+        println!();
+        println!(
+            "{:<8} {:>4} {:>10} {:>10} {:>10} {:>10} {:>7}",
+            "review", "c", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+        );
+        for (name, body) in [
+            ("allowed", allowed),
+            ("denied", denied),
+            ("no-rule", no_rule),
+        ] {
+            for c in [1, 16, 64] {
+                let p = load(server.addr, &config, body, c).await;
+                println!(
+                    "{:<8} {:>4} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>7}",
+                    name,
+                    c,
+                    p.requests,
+                    p.requests as f64 / p.elapsed.as_secs_f64(),
+                    ms(percentile(&p.latencies, 0.5)),
+                    ms(percentile(&p.latencies, 0.99)),
+                    p.errors
+                );
+            }
+        }
+        println!();
+        println!(
+            "server peak RSS: {:.1} MiB",
+            server.peak_rss_kib() as f64 / 1024.0
+        );
+        let (_, metrics) = common::http_get(server.health, "/metrics").await;
+        for line in metrics.lines().filter(|l| {
+            l.starts_with("ws3_rule_evaluation_seconds_sum")
+                || l.starts_with("ws3_rule_evaluation_seconds_count")
+        }) {
+            println!("{line}");
+        }
+    });
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,93 @@
+//! Errors at the HTTP edge. A review that can be read is always answered with HTTP 200 (a denial
+//! is `allowed: false`); only a body that is not a review gets an HTTP error, with a JSON body
+//! that says what is wrong.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{FromRequest, Request, rejection::BytesRejection},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+use crate::admission::{ParseError, ReviewRequest};
+
+/// An HTTP error answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What is wrong, for the client.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.status.as_u16(), "message": self.message });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ParseError> for ApiError {
+    fn from(e: ParseError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, e.to_string())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "the AdmissionReview body is larger than the {} MiB limit",
+                super::MAX_BODY >> 20
+            )
+        } else {
+            format!("cannot read the request body: {}", rejection.body_text())
+        };
+        Self::new(status, message)
+    }
+}
+
+/// Extracts an AdmissionReview request; any body that is not one becomes an [`ApiError`]
+/// (400 for malformed JSON or a wrong shape, 413 for an oversized body, 415 for a content type
+/// that is not JSON).
+#[derive(Debug)]
+pub struct AdmissionBody(pub ReviewRequest);
+
+impl<S: Send + Sync> FromRequest<S> for AdmissionBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+            if !ct.starts_with("application/json") && !ct.contains("+json") {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
+                        "expected an application/json AdmissionReview, got content type `{ct}`"
+                    ),
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await?;
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request body is empty; expected an AdmissionReview",
+            ));
+        }
+        Ok(Self(ReviewRequest::parse(&bytes)?))
+    }
+}

@@ -1,0 +1,129 @@
+//! `POST /validate`.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Json,
+    extract::{FromRequest, Request, State},
+    response::{IntoResponse, Response},
+};
+use tracing::{Instrument, Span, debug, info, info_span, warn};
+
+use super::{AppState, error::AdmissionBody};
+use crate::admission::{Decision, ReviewRequest};
+
+/// Judges one AdmissionReview. Reviews that need no rule are answered at once; the others wait
+/// for an evaluation slot and run on a blocking thread, all within the request deadline. Every
+/// review that can be read gets HTTP 200, whatever the rules say or however they fail.
+pub async fn validate(State(state): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let req = match AdmissionBody::from_request(request, &()).await {
+        Ok(AdmissionBody(req)) => Arc::new(req),
+        Err(error) => {
+            warn!(status = error.status.as_u16(), error = %error.message, "rejected a request that is not an AdmissionReview");
+            state.metrics.request("", "", "invalid", started.elapsed());
+            return error.into_response();
+        }
+    };
+    let span = info_span!("review", uid = %req.uid);
+    let decision = judge(&state, &req).instrument(span.clone()).await;
+    let latency = started.elapsed();
+    state.metrics.request(
+        &req.kind.kind,
+        req.operation_str(),
+        decision.as_str(),
+        latency,
+    );
+    span.in_scope(|| log_decision(&req, &decision, latency));
+    Json(decision.response(&req.uid).into_review()).into_response()
+}
+
+async fn judge(state: &AppState, req: &Arc<ReviewRequest>) -> Decision {
+    if let Some(skip) = state.evaluator.skip(req) {
+        return Decision::skip(skip);
+    }
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
+    let decision = evaluate(state, req, deadline).await;
+    // Watch caches lag the API server by a few milliseconds: a Service created just before the
+    // StatefulSet that names it (one `kubectl apply`) may not be cached yet. A denial by a rule
+    // that reads other objects is judged once more after the caches had time to settle.
+    let recheck = !decision.allowed
+        && !state.settle.is_zero()
+        && decision.failed.is_empty()
+        && decision
+            .denied_by
+            .iter()
+            .any(|id| state.evaluator.reads_cluster(id))
+        && deadline.saturating_duration_since(tokio::time::Instant::now()) > state.settle * 2;
+    if !recheck {
+        return decision;
+    }
+    debug!(
+        settle_ms = state.settle.as_millis() as u64,
+        "denied by a cross-object rule; judging again once the caches settle"
+    );
+    tokio::time::sleep(state.settle).await;
+    evaluate(state, req, deadline).await
+}
+
+async fn evaluate(
+    state: &AppState,
+    req: &Arc<ReviewRequest>,
+    deadline: tokio::time::Instant,
+) -> Decision {
+    let evaluation = async {
+        let permit = Arc::clone(&state.slots).acquire_owned().await;
+        let evaluator = Arc::clone(&state.evaluator);
+        let source = Arc::clone(&state.source);
+        let req = Arc::clone(req);
+        let span = Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(|| evaluator.evaluate(&req, &source))
+        })
+        .await
+    };
+    match tokio::time::timeout_at(deadline, evaluation).await {
+        Ok(Ok(decision)) => decision,
+        Ok(Err(join_error)) => {
+            warn!(error = %join_error, "the evaluation task failed");
+            state
+                .evaluator
+                .unavailable(req, "the evaluation stopped unexpectedly")
+        }
+        Err(_) => {
+            warn!(
+                timeout_ms = state.request_timeout.as_millis() as u64,
+                "review deadline exceeded"
+            );
+            state.evaluator.unavailable(
+                req,
+                &format!(
+                    "the rules did not finish within the {:?} review deadline",
+                    state.request_timeout
+                ),
+            )
+        }
+    }
+}
+
+/// One line per decision. Never the object, never a finding's text: only ids and names.
+fn log_decision(req: &ReviewRequest, decision: &Decision, latency: std::time::Duration) {
+    info!(
+        uid = %req.uid,
+        kind = %req.kind.kind,
+        group = %req.kind.group,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = %req.name,
+        operation = req.operation_str(),
+        user = %req.user,
+        dry_run = req.dry_run,
+        decision = decision.as_str(),
+        skipped = decision.skipped.map(|s| s.as_str()),
+        denied_by = %decision.denied_by.join(","),
+        warned_by = %decision.warned_by.join(","),
+        failed = %decision.failed.join(","),
+        latency_us = latency.as_micros() as u64,
+        "admission decision"
+    );
+}

@@ -1,0 +1,78 @@
+//! The HTTP edge: the admission router, its handler, its error type and body extractor.
+
+pub mod error;
+pub mod handlers;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, extract::DefaultBodyLimit, routing::post};
+use tokio::sync::Semaphore;
+use ws3_engine::ObjectSource;
+
+use crate::{admission::Evaluator, metrics::Metrics};
+
+/// Largest AdmissionReview body accepted; larger ones get 413. The API server caps objects at
+/// about 1.5 MiB, and a review of an UPDATE carries two of them.
+pub const MAX_BODY: usize = 3 << 20;
+
+/// What the admission handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The rules and the engine.
+    pub evaluator: Arc<Evaluator>,
+    /// Other objects of the cluster, for the cross-object rules.
+    pub source: Arc<dyn ObjectSource>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Evaluation slots: at most this many reviews run wasm at once (the instance pool size).
+    pub slots: Arc<Semaphore>,
+    /// Deadline of one review, end to end.
+    pub request_timeout: Duration,
+    /// How long to wait before judging again a denial by a rule that reads other objects (the
+    /// watch caches may lag an object created just before); zero never judges again.
+    pub settle: Duration,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("slots", &self.slots.available_permits())
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State with `slots` concurrent evaluations.
+    pub fn new(
+        evaluator: Arc<Evaluator>,
+        source: Arc<dyn ObjectSource>,
+        slots: usize,
+        request_timeout: Duration,
+    ) -> Self {
+        let metrics = Arc::clone(evaluator.metrics());
+        Self {
+            evaluator,
+            source,
+            metrics,
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            request_timeout,
+            settle: Duration::ZERO,
+        }
+    }
+
+    /// Judges a denial by a cross-object rule again after `settle` (see [`AppState::settle`]).
+    #[must_use]
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+}
+
+/// The admission router: `POST /validate`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/validate", post(handlers::validate))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}

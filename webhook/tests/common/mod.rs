@@ -1,0 +1,591 @@
+//! Shared test helpers: rule components written in WAT against the real `ws3:policy` WIT,
+//! certificates from rcgen, captured AdmissionReview fixtures and a fake object source.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use ws3_engine::{
+    ConfiguredRule, Engine, EngineOptions, KindRef, Limits, Mode, ObjectSource, OnError, Origin,
+};
+
+/// What a test rule's `validate` does.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// Returns these findings: (severity 0 info / 1 warning / 2 error, message, path, hint).
+    Findings(Vec<(u8, &'static str, &'static str, &'static str)>),
+    /// Traps (`unreachable`).
+    Trap,
+    /// Loops forever (stopped by the epoch deadline).
+    Loop,
+    /// Returns `err(message)`.
+    Reject(&'static str),
+    /// One error finding when the operation is DELETE with no object and an old object.
+    DenyDelete,
+}
+
+/// A test rule.
+#[derive(Debug, Clone)]
+pub struct TestRule {
+    pub id: &'static str,
+    pub applies_to: Vec<(&'static str, &'static str)>,
+    pub behaviour: Behaviour,
+}
+
+impl TestRule {
+    pub fn new(
+        id: &'static str,
+        applies_to: &[(&'static str, &'static str)],
+        behaviour: Behaviour,
+    ) -> Self {
+        Self {
+            id,
+            applies_to: applies_to.to_vec(),
+            behaviour,
+        }
+    }
+}
+
+const BASE: u32 = 1024;
+
+/// Static memory image of a test module.
+struct Image {
+    bytes: Vec<u8>,
+}
+
+impl Image {
+    fn addr(&self) -> u32 {
+        BASE + self.bytes.len() as u32
+    }
+    fn align(&mut self) {
+        while !self.bytes.len().is_multiple_of(8) {
+            self.bytes.push(0);
+        }
+    }
+    fn string(&mut self, s: &str) -> (u32, u32) {
+        let at = self.addr();
+        self.bytes.extend_from_slice(s.as_bytes());
+        (at, s.len() as u32)
+    }
+    fn words(&mut self, words: &[u32]) -> u32 {
+        self.align();
+        let at = self.addr();
+        for w in words {
+            self.bytes.extend_from_slice(&w.to_le_bytes());
+        }
+        at
+    }
+}
+
+/// The WAT text of a test rule's core module.
+pub fn wat(rule: &TestRule) -> String {
+    let mut img = Image { bytes: Vec::new() };
+    let id = img.string(rule.id);
+    let title = img.string("test rule");
+    let rationale = img.string("for tests");
+    let docs = img.string("# test rule");
+    let kinds: Vec<(u32, u32, u32, u32)> = rule
+        .applies_to
+        .iter()
+        .map(|(g, k)| {
+            let g = img.string(g);
+            let k = img.string(k);
+            (g.0, g.1, k.0, k.1)
+        })
+        .collect();
+    img.align();
+    let kinds_at = img.addr();
+    for (gp, gl, kp, kl) in &kinds {
+        img.words(&[*gp, *gl, *kp, *kl]);
+    }
+    let severity = match &rule.behaviour {
+        Behaviour::Findings(f) => f.first().map_or(2, |f| f.0),
+        _ => 2,
+    };
+    let meta = img.words(&[
+        id.0,
+        id.1,
+        title.0,
+        title.1,
+        u32::from(severity),
+        kinds_at,
+        kinds.len() as u32,
+        0,
+        0,
+        rationale.0,
+        rationale.1,
+        docs.0,
+        docs.1,
+    ]);
+    let findings = |img: &mut Image, list: &[(u8, &str, &str, &str)]| -> u32 {
+        let strings: Vec<_> = list
+            .iter()
+            .map(|(_, m, p, h)| (img.string(m), img.string(p), img.string(h)))
+            .collect();
+        img.align();
+        let at = img.addr();
+        for ((sev, ..), (m, p, h)) in list.iter().zip(strings) {
+            let mut words = vec![id.0, id.1, u32::from(*sev), m.0, m.1, p.0, p.1, h.0, h.1, 0];
+            words.extend([0; 8]);
+            img.words(&words);
+        }
+        img.words(&[0, at, list.len() as u32])
+    };
+    let empty = img.words(&[0, 0, 0]);
+    let body = match &rule.behaviour {
+        Behaviour::Findings(list) => format!("(i32.const {})", findings(&mut img, list)),
+        Behaviour::Trap => "unreachable".to_owned(),
+        Behaviour::Loop => "(loop $l (br $l)) (i32.const 0)".to_owned(),
+        Behaviour::Reject(message) => {
+            let m = img.string(message);
+            format!("(i32.const {})", img.words(&[1, m.0, m.1]))
+        }
+        Behaviour::DenyDelete => {
+            let deny = findings(
+                &mut img,
+                &[(2, "deleting this is not allowed", "", "keep it")],
+            );
+            format!(
+                "(if (result i32) (i32.and (i32.eq (local.get 0) (i32.const 2)) (i32.and (i32.eqz (local.get 1)) (i32.eq (local.get 4) (i32.const 1)))) (then (i32.const {deny})) (else (i32.const {empty})))"
+            )
+        }
+    };
+    let data: String = img.bytes.iter().map(|b| format!("\\{b:02x}")).collect();
+    let pages = (BASE as usize + img.bytes.len()).div_ceil(65536) as u32;
+    let heap = pages * 65536;
+    format!(
+        r#"(module
+  (memory (export "memory") {mem_pages})
+  (global $heap (mut i32) (i32.const {heap}))
+  (data (i32.const {BASE}) "{data}")
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.xor (i32.sub (local.get 2) (i32.const 1)) (i32.const -1))))
+    (global.set $heap (i32.add (local.get $ptr) (local.get 3)))
+    (block $done
+      (loop $grow
+        (br_if $done (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
+        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+        (br $grow)))
+    (local.get $ptr))
+  (func (export "ws3:policy/rule@0.1.0#metadata") (result i32) (i32.const {meta}))
+  (func (export "ws3:policy/rule@0.1.0#validate")
+    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+    {body})
+)"#,
+        mem_pages = pages + 1,
+    )
+}
+
+/// The WIT folder of the interface the engine runs.
+pub fn wit_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/wit/since_v0.1.0")
+}
+
+/// A test rule as a component.
+pub fn component(rule: &TestRule) -> Vec<u8> {
+    let mut module = wat::parse_str(wat(rule)).expect("test WAT parses");
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve.push_dir(wit_dir()).expect("WIT parses");
+    let world = resolve
+        .select_world(&[pkg], Some("policy"))
+        .expect("world policy");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed metadata");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|e| e.validate(true).encode())
+        .expect("component encodes")
+}
+
+/// An engine for tests: pooling, short deadline, no cache.
+pub fn engine(deadline_ms: u64) -> Engine {
+    Engine::new(&EngineOptions {
+        limits: Limits {
+            deadline: std::time::Duration::from_millis(deadline_ms),
+            max_memory: 64 << 20,
+        },
+        cache_dir: None,
+        pooling: Some(8),
+    })
+    .expect("engine")
+}
+
+/// A configured test rule.
+pub fn configured(
+    engine: &Engine,
+    rule: &TestRule,
+    mode: Mode,
+    on_error: OnError,
+) -> ConfiguredRule {
+    let loaded = engine
+        .load(&component(rule), Origin::Bytes(rule.id.to_owned()))
+        .expect("test rule loads");
+    ConfiguredRule {
+        rule: loaded,
+        enabled: mode != Mode::Off,
+        severity: None,
+        mode,
+        on_error,
+        settings: "{}".to_owned(),
+        builtin: false,
+    }
+}
+
+/// A compiled-module cache shared by the tests, so that the built-in rules are compiled once.
+pub fn module_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ws3-webhook-module-cache")
+}
+
+/// Writes test rules as `.wasm` files into `dir`.
+pub fn write_components(dir: &Path, rules: &[TestRule]) {
+    for rule in rules {
+        std::fs::write(dir.join(format!("{}.wasm", rule.id)), component(rule)).unwrap();
+    }
+}
+
+/// The usual set: a denying and a warning rule on StatefulSets, a trapping rule on ConfigMaps,
+/// a looping one on Services, and a delete guard on NetworkPolicies.
+pub fn standard_rules() -> Vec<TestRule> {
+    vec![
+        TestRule::new(
+            "test-deny",
+            &[("apps", "StatefulSet")],
+            Behaviour::Findings(vec![(
+                2,
+                "statefulset keeps data on emptyDir",
+                "spec.template.spec.volumes[0].emptyDir",
+                "use volumeClaimTemplates",
+            )]),
+        ),
+        TestRule::new(
+            "test-warn",
+            &[("apps", "StatefulSet")],
+            Behaviour::Findings(vec![(
+                1,
+                "statefulset could be nicer",
+                "spec.replicas",
+                "add replicas",
+            )]),
+        ),
+        TestRule::new("test-trap", &[("", "ConfigMap")], Behaviour::Trap),
+        TestRule::new("test-loop", &[("", "Service")], Behaviour::Loop),
+        TestRule::new(
+            "test-delete-guard",
+            &[("networking.k8s.io", "NetworkPolicy")],
+            Behaviour::DenyDelete,
+        ),
+    ]
+}
+
+/// A captured AdmissionReview body.
+pub fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/admission")
+        .join(format!("{name}.json"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A fixture with a `ws3.dev/ignore` annotation added to its object.
+pub fn with_ignore(body: &str, rules: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let obj = &mut v["request"]["object"]["metadata"];
+    if obj.get("annotations").is_none() {
+        obj["annotations"] = serde_json::json!({});
+    }
+    obj["annotations"]["ws3.dev/ignore"] = serde_json::Value::String(rules.to_owned());
+    v.to_string()
+}
+
+/// An object source from a fixed map, recording its lookups.
+#[derive(Debug, Default)]
+pub struct FakeSource {
+    pub objects: BTreeMap<(String, String, String), String>,
+    pub lookups: Mutex<Vec<String>>,
+}
+
+impl FakeSource {
+    pub fn with(mut self, kind: &str, namespace: &str, name: &str, json: &str) -> Self {
+        self.objects.insert(
+            (kind.to_owned(), namespace.to_owned(), name.to_owned()),
+            json.to_owned(),
+        );
+        self
+    }
+}
+
+impl ObjectSource for FakeSource {
+    fn get(&self, kind: &KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
+        self.lookups
+            .lock()
+            .unwrap()
+            .push(format!("get {kind} {namespace}/{name}"));
+        self.objects
+            .get(&(kind.to_string(), namespace.to_owned(), name.to_owned()))
+            .map(|s| Arc::from(s.as_str()))
+    }
+
+    fn list(&self, kind: &KindRef, namespace: &str) -> Vec<Arc<str>> {
+        self.lookups
+            .lock()
+            .unwrap()
+            .push(format!("list {kind} {namespace}"));
+        self.objects
+            .iter()
+            .filter(|((k, ns, _), _)| *k == kind.to_string() && ns == namespace)
+            .map(|(_, v)| Arc::from(v.as_str()))
+            .collect()
+    }
+}
+
+pub mod pki {
+    //! Certificates for tests: a CA, server and client leaves.
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+
+    /// A test CA.
+    pub struct Ca {
+        pub pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    /// A PEM certificate and key.
+    pub struct Leaf {
+        pub cert_pem: String,
+        pub key_pem: String,
+        pub der: Vec<u8>,
+    }
+
+    impl Ca {
+        pub fn new(name: &str) -> Self {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.self_signed(&key).unwrap();
+            Self {
+                pem: cert.pem(),
+                issuer: Issuer::new(params, key),
+            }
+        }
+
+        fn leaf(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
+            let key = KeyPair::generate().unwrap();
+            let mut params =
+                CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+                    .unwrap();
+            params.distinguished_name.push(DnType::CommonName, names[0]);
+            params.extended_key_usages = vec![usage];
+            let cert = params.signed_by(&key, &self.issuer).unwrap();
+            Leaf {
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+                der: cert.der().to_vec(),
+            }
+        }
+
+        /// A server certificate for localhost and 127.0.0.1.
+        pub fn server(&self) -> Leaf {
+            self.leaf(
+                &["localhost", "127.0.0.1"],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            )
+        }
+
+        /// A client certificate, as the API server would present.
+        pub fn client(&self) -> Leaf {
+            self.leaf(&["kube-apiserver"], ExtendedKeyUsagePurpose::ClientAuth)
+        }
+    }
+}
+
+pub mod client {
+    //! An HTTPS client over tokio-rustls and hyper's HTTP/1 connection API.
+    use std::{net::SocketAddr, sync::Arc};
+
+    use axum::body::Body;
+    use hyper::{StatusCode, client::conn::http1};
+    use hyper_util::rt::TokioIo;
+    use rustls::{
+        ClientConfig, RootCertStore,
+        pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+    };
+    use tokio::net::TcpStream;
+    use tokio_rustls::TlsConnector;
+
+    fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
+        rustls_pemfile::certs(&mut pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A TLS client configuration trusting `ca_pems`, optionally presenting a client cert.
+    pub fn config(ca_pems: &[&str], client: Option<(&str, &str)>) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        for pem in ca_pems {
+            for cert in certs(pem) {
+                roots.add(cert).unwrap();
+            }
+        }
+        let builder =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots);
+        let config = match client {
+            Some((cert, key)) => {
+                let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key.as_bytes())
+                    .unwrap()
+                    .unwrap();
+                builder.with_client_auth_cert(certs(cert), key).unwrap()
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Arc::new(config)
+    }
+
+    /// One keep-alive HTTPS connection.
+    pub struct Conn {
+        sender: http1::SendRequest<Body>,
+        /// The server's leaf certificate.
+        pub peer_cert: Vec<u8>,
+    }
+
+    /// Connects to `addr` as `localhost`.
+    pub async fn connect(addr: SocketAddr, config: &Arc<ClientConfig>) -> std::io::Result<Conn> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let tls = TlsConnector::from(Arc::clone(config))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await?;
+        let peer_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        let (sender, connection) = http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Conn { sender, peer_cert })
+    }
+
+    impl Conn {
+        /// POSTs a body to `path`; returns the status and the body.
+        pub async fn post(
+            &mut self,
+            path: &str,
+            body: impl Into<Body>,
+        ) -> Result<(StatusCode, String), hyper::Error> {
+            self.sender.ready().await?;
+            let request = hyper::Request::post(path)
+                .header("host", "localhost")
+                .header("content-type", "application/json")
+                .body(body.into())
+                .unwrap();
+            let response = self.sender.send_request(request).await?;
+            let status = response.status();
+            let bytes = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX)
+                .await
+                .unwrap_or_default();
+            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        }
+    }
+}
+
+/// A plain HTTP GET (health port); returns status and body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, axum::body::Body>(
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = hyper::Request::get(path)
+        .header("host", "localhost")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The `request.object` of a captured review, as JSON.
+pub fn fixture_object(name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&fixture(name)).unwrap();
+    v["request"]["object"].to_string()
+}
+
+/// A review body turned into a DELETE of its object (object becomes oldObject).
+pub fn as_delete(body: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let req = &mut v["request"];
+    req["operation"] = "DELETE".into();
+    req["oldObject"] = req["object"].take();
+    req["object"] = serde_json::Value::Null;
+    v.to_string()
+}
+
+/// The cluster of the course's `kubernetes-ws-3` namespace once it is set up properly: the
+/// default-deny NetworkPolicy, the headless Services `db-headless` and `nginx`, and the
+/// StatefulSet `web` that uses `nginx`.
+pub fn course_cluster() -> FakeSource {
+    let ns = "kubernetes-ws-3";
+    FakeSource::default()
+        .with(
+            "networking.k8s.io/NetworkPolicy",
+            ns,
+            "default-deny-ingress",
+            &fixture_object("networkpolicy-create-default-deny-ingress-017"),
+        )
+        .with(
+            "Service",
+            ns,
+            "db-headless",
+            &fixture_object("service-create-db-headless-004"),
+        )
+        .with(
+            "Service",
+            ns,
+            "nginx",
+            &fixture_object("service-create-nginx-012"),
+        )
+        .with(
+            "apps/StatefulSet",
+            ns,
+            "web",
+            &fixture_object("statefulset-create-web-013"),
+        )
+        .with(
+            "Namespace",
+            "",
+            ns,
+            &fixture_object("namespace-create-kubernetes-ws-3-001"),
+        )
+}

@@ -1,0 +1,195 @@
+//! The admission router driven with `tower::ServiceExt::oneshot`, without a port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use common::*;
+use serde_json::Value;
+use tower::ServiceExt;
+use ws3_engine::{Mode, OnError};
+use ws3_webhook::{AppState, admission::Evaluator, health_router, metrics::Metrics, router};
+
+fn app(slots: usize, timeout: Duration) -> (axum::Router, Arc<Metrics>) {
+    let engine = engine(300);
+    let rules = standard_rules()
+        .iter()
+        .map(|r| configured(&engine, r, Mode::Enforce, OnError::Deny))
+        .collect();
+    let metrics = Arc::new(Metrics::new());
+    metrics.register_rules(standard_rules().iter().map(|r| r.id));
+    let evaluator = Arc::new(Evaluator::new(
+        engine,
+        rules,
+        vec!["kube-system".into()],
+        Arc::clone(&metrics),
+    ));
+    let state = AppState::new(evaluator, Arc::new(FakeSource::default()), slots, timeout);
+    (router(state), metrics)
+}
+
+async fn post(
+    app: &axum::Router,
+    body: impl Into<Body>,
+    content_type: Option<&str>,
+) -> (StatusCode, String) {
+    let mut req = Request::post("/validate");
+    if let Some(ct) = content_type {
+        req = req.header(header::CONTENT_TYPE, ct);
+    }
+    let response = app
+        .clone()
+        .oneshot(req.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn answers_with_the_request_uid_and_a_v1_review() {
+    let (app, _) = app(2, Duration::from_secs(8));
+    let body = fixture("statefulset-create-web-013");
+    let (status, text) = post(&app, body, Some("application/json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(v["kind"], "AdmissionReview");
+    let uid = serde_json::from_str::<Value>(&fixture("statefulset-create-web-013")).unwrap()["request"]["uid"].clone();
+    assert_eq!(v["response"]["uid"], uid);
+    assert_eq!(v["response"]["allowed"], false);
+    assert!(v.get("request").is_none());
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_reviews_get_http_errors_with_clear_messages() {
+    let (app, metrics) = app(2, Duration::from_secs(8));
+    let cases: [(&str, Option<&str>, StatusCode, &str); 6] = [
+        (
+            "",
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+            "body is empty",
+        ),
+        (
+            "[1,2",
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+            "not a valid AdmissionReview",
+        ),
+        (
+            "{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":\"AdmissionReview\",\"request\":null}",
+            None,
+            StatusCode::BAD_REQUEST,
+            "admission.k8s.io/v1",
+        ),
+        (
+            "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}",
+            None,
+            StatusCode::BAD_REQUEST,
+            "no `request`",
+        ),
+        (
+            "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"x\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},\"operation\":\"PATCH\"}}",
+            None,
+            StatusCode::BAD_REQUEST,
+            "request.operation",
+        ),
+        (
+            "apiVersion: v1",
+            Some("application/yaml"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+    ];
+    for (body, ct, status, needle) in cases {
+        let (got, text) = post(&app, body, ct).await;
+        assert_eq!(got, status, "{body}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["code"], status.as_u16());
+        assert!(
+            v["message"].as_str().unwrap().contains(needle),
+            "{body}: {text}"
+        );
+    }
+    let (got, text) = post(&app, vec![b' '; (3 << 20) + 1], Some("application/json")).await;
+    assert_eq!(got, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    assert!(
+        metrics.render().contains("decision=\"invalid\"} 7"),
+        "{}",
+        metrics.render()
+    );
+}
+
+#[tokio::test]
+async fn waiting_for_a_slot_counts_against_the_deadline() {
+    // One slot, taken by a review whose rule loops until its 300 ms deadline; the second review
+    // cannot get the slot within its 100 ms and is answered, naming the rules it could not run.
+    let (app, _) = app(1, Duration::from_millis(100));
+    let slow = tokio::spawn({
+        let app = app.clone();
+        async move { post(&app, fixture("service-create-db-headless-004"), None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (status, text) = post(&app, fixture("statefulset-create-db-006"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["response"]["allowed"], false);
+    let message = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("[test-deny]") && message.contains("review deadline"),
+        "{message}"
+    );
+    assert_eq!(slow.await.unwrap().0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn health_endpoints() {
+    let metrics = Arc::new(Metrics::new());
+    let health = health_router(Arc::clone(&metrics));
+    let get = |path: &'static str| {
+        let health = health.clone();
+        async move {
+            let response = health
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = response.status();
+            let ct = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.to_str().unwrap().to_owned());
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, ct, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, StatusCode::OK);
+    let (status, _, text) = get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        text.contains("rule modules compiling") && text.contains("configmaps"),
+        "{text}"
+    );
+    metrics.set_modules_ready();
+    for r in ws3_webhook::metrics::RESOURCES {
+        metrics.set_cache_synced(r, true);
+    }
+    assert_eq!(get("/readyz").await.0, StatusCode::OK);
+    let (status, ct, text) = get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ct.unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        text.contains("# TYPE ws3_admission_request_duration_seconds histogram"),
+        "{text}"
+    );
+}
