@@ -12,7 +12,7 @@ use ws3_engine::{KindRef, ObjectRef, ObjectSource};
 use crate::{
     error::{Notice, Problem, ProblemKind},
     input::SourceFile,
-    yaml::{Document, Node, NodeKind, Pos, Span, write_json, write_json_str},
+    yaml::{Document, Entry, Node, NodeKind, Pos, Span, write_json, write_json_str},
 };
 
 /// Built-in cluster-scoped kinds, by (API group, kind).
@@ -350,65 +350,86 @@ impl Ctx<'_> {
     }
 }
 
-/// The object's JSON; with `inject`, `metadata.namespace` is set to it.
+/// kubectl's copy of the whole object as last applied (values of Secrets included).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Writes `,` before every item but the first.
+fn separator(out: &mut String, first: &mut bool) {
+    if !std::mem::take(first) {
+        out.push(',');
+    }
+}
+
+/// The object's JSON as rules see it: like the webhook's, without `metadata.managedFields` and
+/// kubectl's last-applied annotation (bulk that no rule reads); with `inject`,
+/// `metadata.namespace` is set to it.
 fn object_json(root: &Node, inject: Option<&str>) -> String {
     let mut out = String::with_capacity(256);
-    let (Some(ns), NodeKind::Map(entries)) = (inject, &root.kind) else {
+    let NodeKind::Map(entries) = &root.kind else {
         write_json(&mut out, root);
         return out;
     };
-    let write_ns = |out: &mut String| {
-        out.push_str("\"namespace\":");
-        write_json_str(out, ns);
-    };
     out.push('{');
+    let mut first = true;
     let mut has_metadata = false;
-    for (i, entry) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    for entry in entries {
+        separator(&mut out, &mut first);
         let key = entry.key_str();
         write_json_str(&mut out, &key);
         out.push(':');
         match (&*key, &entry.value.kind) {
             ("metadata", NodeKind::Map(meta)) => {
                 has_metadata = true;
-                out.push('{');
-                let mut first = true;
-                for m in meta.iter().filter(|m| m.key_str() != "namespace") {
-                    if !first {
-                        out.push(',');
-                    }
-                    first = false;
-                    write_json_str(&mut out, &m.key_str());
-                    out.push(':');
-                    write_json(&mut out, &m.value);
-                }
-                if !first {
-                    out.push(',');
-                }
-                write_ns(&mut out);
-                out.push('}');
+                write_metadata(&mut out, meta, inject);
             }
-            ("metadata", _) => {
+            ("metadata", _) if inject.is_some() => {
                 has_metadata = true;
-                out.push('{');
-                write_ns(&mut out);
-                out.push('}');
+                write_metadata(&mut out, &[], inject);
             }
             _ => write_json(&mut out, &entry.value),
         }
     }
-    if !has_metadata {
-        if !entries.is_empty() {
-            out.push(',');
-        }
-        out.push_str("\"metadata\":{");
-        write_ns(&mut out);
-        out.push('}');
+    if !has_metadata && inject.is_some() {
+        separator(&mut out, &mut first);
+        out.push_str("\"metadata\":");
+        write_metadata(&mut out, &[], inject);
     }
     out.push('}');
     out
+}
+
+fn write_metadata(out: &mut String, meta: &[Entry], inject: Option<&str>) {
+    out.push('{');
+    let mut first = true;
+    for m in meta {
+        let key = m.key_str();
+        if key == "managedFields" || (key == "namespace" && inject.is_some()) {
+            continue;
+        }
+        separator(out, &mut first);
+        write_json_str(out, &key);
+        out.push(':');
+        match (&*key, &m.value.kind) {
+            ("annotations", NodeKind::Map(annotations)) => {
+                out.push('{');
+                let mut first = true;
+                for a in annotations.iter().filter(|a| a.key_str() != LAST_APPLIED) {
+                    separator(out, &mut first);
+                    write_json_str(out, &a.key_str());
+                    out.push(':');
+                    write_json(out, &a.value);
+                }
+                out.push('}');
+            }
+            _ => write_json(out, &m.value),
+        }
+    }
+    if let Some(ns) = inject {
+        separator(out, &mut first);
+        out.push_str("\"namespace\":");
+        write_json_str(out, ns);
+    }
+    out.push('}');
 }
 
 /// The spans of a Secret's values (`data`, `stringData`, and kubectl's last-applied annotation,
@@ -521,6 +542,34 @@ mod tests {
                 (r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ns1"}}"#.into(), "", "ns1"),
                 (r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"e","namespace":"dflt"}}"#.into(), "dflt", "dflt"),
             ]
+        );
+    }
+
+    #[test]
+    fn rules_do_not_see_managed_fields_or_the_last_applied_copy() {
+        let out = objects(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n  managedFields:\n  - manager: kubectl\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{}'\n    ws3.dev/ignore: x\ndata: {k: v}\n",
+        );
+        assert!(
+            out.objects.len() == 1,
+            "{:?} {:?}",
+            out.problems,
+            out.notices
+        );
+        assert_eq!(
+            &*out.objects[0].json,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"ns","annotations":{"ws3.dev/ignore":"x"}},"data":{"k":"v"}}"#
+        );
+        let out = objects("apiVersion: v1\nkind: ConfigMap\nmetadata:\n");
+        assert!(
+            out.objects.len() == 1,
+            "{:?} {:?}",
+            out.problems,
+            out.notices
+        );
+        assert_eq!(
+            &*out.objects[0].json,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"namespace":"dflt"}}"#
         );
     }
 
