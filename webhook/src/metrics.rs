@@ -189,6 +189,13 @@ impl Metrics {
         }
     }
 
+    /// Counts a rule that could not run at all (no slot or no time left before the deadline).
+    pub fn rule_error(&self, rule: &str) {
+        if let Some(m) = self.rule(rule) {
+            m.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Marks the cache of `resource` (one of [`RESOURCES`]) as synced.
     pub fn set_cache_synced(&self, resource: &str, synced: bool) {
         if let Some(i) = RESOURCES.iter().position(|r| *r == resource) {
