@@ -530,3 +530,19 @@ async fn the_review_deadline_answers_before_the_api_server_gives_up() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_2_and_1_3_are_served() {
+    let server = start(false, |_| {}).await;
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = client::config_with(&[&server.ca.pem], None, &[version]);
+        let mut conn = client::connect(server.addr, &config).await.unwrap();
+        let body = fixture("secret-create-manifest-secret-015");
+        assert_eq!(
+            review(&mut conn, &body).await["response"]["allowed"],
+            true,
+            "{version:?}"
+        );
+    }
+    server.shutdown().await;
+}
