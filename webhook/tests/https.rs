@@ -483,7 +483,20 @@ async fn shutdown_finishes_reviews_in_flight() {
         conn.post("/validate", fixture("service-create-db-headless-004"))
             .await
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Wait until the server is answering it.
+    let mut answering = false;
+    for _ in 0..2000 {
+        if http_get(health, "/metrics")
+            .await
+            .1
+            .contains("ws3_admission_in_flight 1")
+        {
+            answering = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(answering, "the review never reached the server");
     let Running { stop, task, ca, .. } = server;
     let _ = stop.unwrap().send(());
     tokio::time::sleep(Duration::from_millis(50)).await;
