@@ -1,1 +1,463 @@
-fn main() {}
+//! Throughput of the whole lint pipeline through the library API: discover and read files,
+//! parse, build objects and the index, run the built-in rules, locate findings, and format the
+//! report (text and JSON, to a sink).
+//!
+//! The corpus: 10,000 documents in 100 namespaces, 2,000 files of one app each (a StatefulSet,
+//! its Service, a ConfigMap, a Deployment, and a NetworkPolicy or a second Service), some of
+//! them with the problems the rules look for. Run with `cargo bench -p ws3-lint --bench lint`;
+//! `WS3_BENCH_RULES=<dir>` adds rule modules (as `--rules` would).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test or benchmark that cannot go on panics with the error"
+)]
+
+use std::{
+    fmt::Write as _,
+    fs, io,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use ws3_engine::Config;
+use ws3_lint::{
+    LintOptions, Linter, Report,
+    cli::Format,
+    emit::{self, EmitOptions},
+    input,
+};
+
+const NAMESPACES: usize = 100;
+const APPS_PER_NAMESPACE: usize = 20;
+const DOCS_PER_APP: usize = 5;
+/// Measured runs per configuration (after one warm-up run).
+const RUNS: u32 = 3;
+
+fn statefulset(ns: &str, app: &str, i: usize) -> String {
+    let volume = if i.is_multiple_of(4) {
+        "      volumes:\n        - name: data\n          emptyDir: {}\n".to_owned()
+    } else {
+        String::new()
+    };
+    let claims = if i.is_multiple_of(4) {
+        String::new()
+    } else {
+        "  volumeClaimTemplates:\n    - metadata:\n        name: data\n      spec:\n        accessModes: [\"ReadWriteOnce\"]\n        resources:\n          requests:\n            storage: 1Gi\n".to_owned()
+    };
+    let password_from = if i.is_multiple_of(3) {
+        "configMapKeyRef"
+    } else {
+        "secretKeyRef"
+    };
+    format!(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: {app}-db
+  namespace: {ns}
+  labels:
+    app: {app}-db
+    tier: database
+spec:
+  serviceName: {app}-db-headless
+  replicas: 3
+  selector:
+    matchLabels:
+      app: {app}-db
+  template:
+    metadata:
+      labels:
+        app: {app}-db
+    spec:
+{volume}      containers:
+        - name: postgres
+          image: postgres:16.{i}
+          ports:
+            - containerPort: 5432
+              name: postgres
+          env:
+            - name: POSTGRES_USER
+              valueFrom:
+                configMapKeyRef:
+                  name: {app}-config
+                  key: POSTGRES_USER
+            - name: POSTGRES_PASSWORD
+              valueFrom:
+                {password_from}:
+                  name: {app}-config
+                  key: POSTGRES_PASSWORD
+          resources:
+            requests:
+              cpu: 250m
+              memory: 512Mi
+          volumeMounts:
+            - name: data
+              mountPath: /var/lib/postgresql/data
+{claims}"
+    )
+}
+
+fn service(ns: &str, name: &str, app: &str, headless: bool, port: u16) -> String {
+    let cluster_ip = if headless {
+        "  clusterIP: None\n"
+    } else {
+        "  type: ClusterIP\n"
+    };
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  namespace: {ns}
+  labels:
+    app: {app}
+spec:
+{cluster_ip}  selector:
+    app: {app}
+  ports:
+    - name: main
+      protocol: TCP
+      port: {port}
+      targetPort: {port}
+"
+    )
+}
+
+fn configmap(ns: &str, app: &str, i: usize) -> String {
+    let password = if i.is_multiple_of(3) {
+        "  POSTGRES_PASSWORD: hunter2\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {app}-config
+  namespace: {ns}
+data:
+  POSTGRES_USER: {app}
+  POSTGRES_DB: {app}
+{password}  LOG_LEVEL: info
+  app.properties: |
+    server.port=8080
+    feature.flags=a,b,c
+"
+    )
+}
+
+fn deployment(ns: &str, app: &str, i: usize) -> String {
+    let url = if i.is_multiple_of(5) {
+        format!("postgresql://{app}:secret@{app}-db:5432/{app}")
+    } else {
+        format!("postgresql://{app}@{app}-db:5432/{app}")
+    };
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {app}-api
+  namespace: {ns}
+  annotations:
+    team: payments
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: {app}-api
+  template:
+    metadata:
+      labels:
+        app: {app}-api
+    spec:
+      containers:
+        - name: api
+          image: registry.example.com/{app}:1.{i}.0
+          ports:
+            - containerPort: 8080
+          env:
+            - name: DATABASE_URL
+              value: {url}
+            - name: LOG_LEVEL
+              valueFrom:
+                configMapKeyRef:
+                  name: {app}-config
+                  key: LOG_LEVEL
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: 8080
+"
+    )
+}
+
+fn network_policy(ns: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny
+  namespace: {ns}
+spec:
+  podSelector: {{}}
+  policyTypes:
+    - Ingress
+    - Egress
+"
+    )
+}
+
+/// Writes the corpus; returns the number of documents.
+fn generate(dir: &Path) -> usize {
+    let mut docs = 0;
+    for n in 0..NAMESPACES {
+        let ns = format!("team-{n:03}");
+        let ns_dir = dir.join(&ns);
+        fs::create_dir_all(&ns_dir).unwrap();
+        for a in 0..APPS_PER_NAMESPACE {
+            let i = n * APPS_PER_NAMESPACE + a;
+            let app = format!("app{a:02}");
+            let mut text = String::new();
+            let fifth = if a == 0 && n.is_multiple_of(2) {
+                network_policy(&ns)
+            } else {
+                service(
+                    &ns,
+                    &format!("{app}-api"),
+                    &format!("{app}-api"),
+                    false,
+                    8080,
+                )
+            };
+            for doc in [
+                statefulset(&ns, &app, i),
+                service(
+                    &ns,
+                    &format!("{app}-db-headless"),
+                    &format!("{app}-db"),
+                    true,
+                    5432,
+                ),
+                configmap(&ns, &app, i),
+                deployment(&ns, &app, i),
+                fifth,
+            ] {
+                let _ = write!(text, "---\n{doc}");
+                docs += 1;
+            }
+            fs::write(ns_dir.join(format!("{app}.yaml")), text).unwrap();
+        }
+    }
+    assert_eq!(docs, NAMESPACES * APPS_PER_NAMESPACE * DOCS_PER_APP);
+    docs
+}
+
+/// How much faster a fixed CPU-bound job runs on `threads` threads than on one, right now: on
+/// an idle machine about the number of cores, less when other processes compete.
+fn available_speedup(threads: usize) -> f64 {
+    fn spin(rounds: u64) -> u64 {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..rounds {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x = x.wrapping_add(i);
+        }
+        x
+    }
+    const ROUNDS: u64 = 200_000_000;
+    let t = Instant::now();
+    std::hint::black_box(spin(ROUNDS));
+    let one = t.elapsed();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| std::hint::black_box(spin(ROUNDS / threads as u64)));
+        }
+    });
+    one.as_secs_f64() / t.elapsed().as_secs_f64()
+}
+
+/// CPU time (user and system, all threads) of this process so far.
+fn cpu_time() -> Option<Duration> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): state is field 3; utime and
+    // stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Peak resident set size of this process so far, in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// One full run: read, lint, format.
+fn run(linter: &Linter, root: &Path, jobs: usize) -> (Report, Duration) {
+    let start = Instant::now();
+    let found = input::discover(&[root.to_path_buf()]);
+    let (files, problems) = input::read(&found.inputs, &mut io::empty());
+    assert!(problems.is_empty(), "{problems:?}");
+    let report = linter.lint(
+        files,
+        &LintOptions {
+            jobs,
+            ..LintOptions::default()
+        },
+    );
+    let options = EmitOptions::default();
+    for format in [Format::Text, Format::Json] {
+        emit::emitter(format)
+            .emit(&report, &options, &mut io::sink())
+            .unwrap();
+    }
+    (report, start.elapsed())
+}
+
+/// Single-threaded cost of the stages before the rules, best of three.
+fn phases(root: &Path, docs: usize) {
+    let best = |f: &mut dyn FnMut()| {
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let mut found = input::discover(&[root.to_path_buf()]);
+    let discover = best(&mut || found = input::discover(&[root.to_path_buf()]));
+    let mut files = Vec::new();
+    let read = best(&mut || files = input::read(&found.inputs, &mut io::empty()).0);
+    let parse = best(&mut || {
+        for f in &files {
+            std::hint::black_box(ws3_lint::yaml::parse_stream(&f.text));
+        }
+    });
+    let objects = best(&mut || {
+        for (i, f) in files.iter().enumerate() {
+            let stream = ws3_lint::yaml::parse_stream(&f.text);
+            std::hint::black_box(ws3_lint::objects::file_objects(
+                i,
+                f,
+                stream.documents,
+                "default",
+            ));
+        }
+    });
+    let per_doc = |d: Duration| d.as_secs_f64() * 1e6 / docs as f64;
+    println!(
+        "stages, 1 thread: discover {:.0?}, read {:.0?}, parse {:.0?} ({:.1} µs/doc), parse + objects and JSON {:.0?} ({:.1} µs/doc)",
+        discover,
+        read,
+        parse,
+        per_doc(parse),
+        objects,
+        per_doc(objects)
+    );
+}
+
+/// The cost of each rule alone, on one worker.
+fn per_rule(root: &Path, extra: &[PathBuf], rules: &[String]) {
+    for rule in rules {
+        let others: Vec<String> = rules.iter().filter(|r| *r != rule).cloned().collect();
+        let linter =
+            Linter::load(&Config::default(), extra, &others, true).expect("the rules load");
+        let _ = run(&linter, root, 1);
+        let (report, _) = run(&linter, root, 1);
+        let t = report.timings.evaluate;
+        println!(
+            "  {rule}: {} calls, {:.0?}, {:.1} µs/call",
+            report.calls,
+            t,
+            t.as_secs_f64() * 1e6 / report.calls.max(1) as f64
+        );
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to configure.
+    let dir = tempfile::tempdir().unwrap();
+    let docs = generate(dir.path());
+    let extra: Vec<PathBuf> = std::env::var_os("WS3_BENCH_RULES")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    let started = Instant::now();
+    let linter = Linter::load(&Config::default(), &extra, &[], true).expect("the rules load");
+    let rules: Vec<String> = linter
+        .rule_infos()
+        .into_iter()
+        .filter(|r| r.enabled)
+        .map(|r| r.id)
+        .collect();
+    println!(
+        "corpus: {docs} documents in {NAMESPACES} namespaces, {} files",
+        NAMESPACES * APPS_PER_NAMESPACE
+    );
+    println!(
+        "rules: {} ({}), loaded in {:.0?}",
+        rules.len(),
+        rules.join(", "),
+        started.elapsed()
+    );
+    phases(dir.path(), docs);
+    per_rule(dir.path(), &extra, &rules);
+    let cores = ws3_lint::default_jobs();
+    let mut counts = Vec::new();
+    println!(
+        "machine now: {cores} cores, {:.2}x speedup of a CPU-bound job on {cores} threads",
+        available_speedup(cores)
+    );
+    for jobs in [1, cores] {
+        // One warm-up run (instances, caches), then the best of the measured runs.
+        let _ = run(&linter, dir.path(), jobs);
+        let mut best = Duration::MAX;
+        let mut last = None;
+        let cpu_start = cpu_time();
+        for _ in 0..RUNS {
+            drop(last.take());
+            let (report, elapsed) = run(&linter, dir.path(), jobs);
+            best = best.min(elapsed);
+            last = Some(report);
+        }
+        let cpu = cpu_time()
+            .zip(cpu_start)
+            .map(|(end, start)| (end - start) / RUNS);
+        let report = last.expect("ran");
+        let t = report.timings;
+        let c = report.counts();
+        counts.push((c.errors, c.warnings, c.infos));
+        println!(
+            "jobs {jobs}: {:>6.0} documents/s ({:.0?} for {docs}: parse {:.0?}, rules {:.0?}, report {:.0?}); CPU {:.0?} per run, {:.0} documents per CPU-second; {} objects, {} rule calls, {} findings, {} errors; peak RSS {:.0} MiB",
+            docs as f64 / best.as_secs_f64(),
+            best,
+            t.load,
+            t.evaluate,
+            t.report,
+            cpu.unwrap_or_default(),
+            cpu.map_or(f64::NAN, |c| docs as f64 / c.as_secs_f64()),
+            report.objects.len(),
+            report.calls,
+            report.diagnostics.len(),
+            report.problems.len(),
+            peak_rss_mib().unwrap_or(f64::NAN),
+        );
+    }
+    assert!(
+        counts.windows(2).all(|w| w[0] == w[1]),
+        "the same findings whatever the number of workers"
+    );
+}

@@ -18,6 +18,8 @@ mod types;
 
 pub mod config;
 pub mod path;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use config::{Config, ConfigError, Mode, OnError};
 pub use engine::{

@@ -1,7 +1,6 @@
-#![allow(clippy::unwrap_used)] // test helpers: a panic is a failing test with its message
-
 //! Hostile and broken modules, written in WAT and wrapped into components against the real WIT:
 //! each must end in its typed error, within the deadline, without taking the host down.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failing test with its message
 
 use std::{
     sync::Arc,
@@ -10,109 +9,17 @@ use std::{
 
 use ws3_engine::{
     Engine, EngineOptions, EvalError, Limits, LoadError, NoObjects, Operation, Origin, Request,
+    Severity,
+    testing::{Behaviour, TestFinding, TestRule},
 };
 
-const WIT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/since_v0.1.0");
-
-/// Turns a core module in WAT, written against `ws3:policy@<version>`, into a component.
-fn component(wat: &str, version: &str) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let wit = std::fs::read_to_string(format!("{WIT_DIR}/policy.wit"))
-        .unwrap()
-        .replace(
-            "package ws3:policy@0.1.0;",
-            &format!("package ws3:policy@{version};"),
-        );
-    let pkg = resolve.push_str("policy.wit", &wit).unwrap();
-    let world = resolve.select_world(&[pkg], Some("policy")).unwrap();
-    let mut module = wat::parse_str(wat.replace("@VERSION", version)).unwrap();
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .unwrap();
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap()
+fn rule(behaviour: Behaviour) -> TestRule {
+    TestRule::new("adversarial", &[("apps", "StatefulSet")], behaviour)
 }
 
-/// Writes a string into the data blob at `at`, returning (ptr, len).
-fn put(blob: &mut Vec<u8>, base: u32, s: &str) -> (u32, u32) {
-    let ptr = base + blob.len() as u32;
-    blob.extend_from_slice(s.as_bytes());
-    while !blob.len().is_multiple_of(4) {
-        blob.push(0);
-    }
-    (ptr, s.len() as u32)
+fn ok_empty() -> TestRule {
+    rule(Behaviour::Findings(vec![]))
 }
-
-/// A data segment holding a valid `rule-metadata` record at address 1024 (canonical ABI layout:
-/// id, title, severity u8, applies-to, reads, rationale, docs = 52 bytes).
-fn metadata_segment(id: &str) -> String {
-    const RECORD: u32 = 1024;
-    const STRINGS: u32 = 2048;
-    let mut strings = Vec::new();
-    let id = put(&mut strings, STRINGS, id);
-    let title = put(&mut strings, STRINGS, "adversarial test rule");
-    let group = put(&mut strings, STRINGS, "apps");
-    let kind = put(&mut strings, STRINGS, "StatefulSet");
-    let text = put(&mut strings, STRINGS, "for tests");
-    let kind_ref_at = STRINGS + strings.len() as u32;
-    for v in [group.0, group.1, kind.0, kind.1] {
-        strings.extend_from_slice(&v.to_le_bytes());
-    }
-    let mut record = Vec::new();
-    for v in [id.0, id.1, title.0, title.1] {
-        record.extend_from_slice(&v.to_le_bytes());
-    }
-    record.extend_from_slice(&[2, 0, 0, 0]); // severity error + padding
-    for v in [kind_ref_at, 1, 0, 0, text.0, text.1, text.0, text.1] {
-        record.extend_from_slice(&v.to_le_bytes());
-    }
-    let esc = |bytes: &[u8]| {
-        bytes
-            .iter()
-            .map(|b| format!("\\{b:02x}"))
-            .collect::<String>()
-    };
-    format!(
-        "(data (i32.const {RECORD}) \"{}\")\n(data (i32.const {STRINGS}) \"{}\")",
-        esc(&record),
-        esc(&strings)
-    )
-}
-
-/// A rule module whose `validate` body is `body` (it must leave an i32 return pointer).
-fn rule_wat(body: &str) -> String {
-    format!(
-        r#"(module
-  (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 65536))
-  {data}
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
-    (global.set $heap (i32.add (local.get $p) (local.get 3)))
-    (block $ok
-      (br_if $ok (i32.le_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536))))
-      (drop (memory.grow (i32.add (i32.div_u (local.get 3) (i32.const 65536)) (i32.const 1)))))
-    (local.get $p))
-  (func (export "ws3:policy/rule@@VERSION#metadata") (result i32) (i32.const 1024))
-  (func (export "ws3:policy/rule@@VERSION#validate")
-    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
-    {body})
-)"#,
-        data = metadata_segment("adversarial")
-    )
-}
-
-/// `validate` returns `ok([])`.
-const OK_EMPTY: &str = "(i32.store8 (i32.const 4096) (i32.const 0)) (i32.store (i32.const 4100) (i32.const 0)) (i32.store (i32.const 4104) (i32.const 0)) (i32.const 4096)";
 
 fn engine(deadline_ms: u64, max_memory: usize) -> Engine {
     Engine::new(&EngineOptions {
@@ -135,12 +42,9 @@ fn request() -> Request<'static> {
     }
 }
 
-fn evaluate(engine: &Engine, body: &str) -> Result<Vec<ws3_engine::Finding>, EvalError> {
+fn evaluate(engine: &Engine, test_rule: &TestRule) -> Result<Vec<ws3_engine::Finding>, EvalError> {
     let rule = engine
-        .load(
-            &component(&rule_wat(body), "0.1.0"),
-            Origin::Bytes("test".into()),
-        )
+        .load(&test_rule.component(), Origin::Bytes("test".into()))
         .unwrap();
     assert_eq!(rule.meta().id, "adversarial");
     rule.evaluate(engine, Arc::new(NoObjects), &request())
@@ -149,15 +53,30 @@ fn evaluate(engine: &Engine, body: &str) -> Result<Vec<ws3_engine::Finding>, Eva
 #[test]
 fn a_well_behaved_module_loads_and_runs() {
     let engine = engine(500, 16 << 20);
-    let findings = evaluate(&engine, OK_EMPTY).unwrap();
-    assert!(findings.is_empty());
+    let findings = evaluate(
+        &engine,
+        &rule(Behaviour::Findings(vec![TestFinding {
+            severity: 1,
+            message: "m",
+            path: "spec.replicas",
+            hint: "h",
+        }])),
+    )
+    .unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        (findings[0].rule_id.as_str(), findings[0].path.as_str()),
+        ("adversarial", "spec.replicas")
+    );
+    assert_eq!(findings[0].severity, Severity::Warning);
+    assert!(evaluate(&engine, &ok_empty()).unwrap().is_empty());
 }
 
 #[test]
 fn an_endless_loop_times_out() {
     let engine = engine(100, 16 << 20);
     let start = Instant::now();
-    let err = evaluate(&engine, "(loop $l (br $l)) (unreachable)").unwrap_err();
+    let err = evaluate(&engine, &rule(Behaviour::Loop)).unwrap_err();
     assert!(
         matches!(err, EvalError::Timeout { ref rule, .. } if rule == "adversarial"),
         "{err:?}"
@@ -172,7 +91,7 @@ fn an_endless_loop_times_out() {
 #[test]
 fn a_trap_is_a_crash_naming_the_rule() {
     let engine = engine(500, 16 << 20);
-    let err = evaluate(&engine, "(unreachable)").unwrap_err();
+    let err = evaluate(&engine, &rule(Behaviour::Trap)).unwrap_err();
     assert!(matches!(err, EvalError::Trap { .. }), "{err:?}");
     assert!(
         err.to_string().starts_with("rule adversarial crashed"),
@@ -183,13 +102,7 @@ fn a_trap_is_a_crash_naming_the_rule() {
 #[test]
 fn a_memory_bomb_hits_the_cap() {
     let engine = engine(2_000, 4 << 20);
-    // Grow one page at a time; a refused grow returns -1, after which the guest aborts,
-    // as Rust's allocator does.
-    let err = evaluate(
-        &engine,
-        "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (unreachable)",
-    )
-    .unwrap_err();
+    let err = evaluate(&engine, &rule(Behaviour::GrowMemory)).unwrap_err();
     assert!(
         matches!(err, EvalError::OutOfMemory { limit_mib: 4, .. }),
         "{err:?}"
@@ -199,36 +112,21 @@ fn a_memory_bomb_hits_the_cap() {
 #[test]
 fn garbage_results_are_refused() {
     let engine = engine(500, 16 << 20);
-    // result discriminant 7 does not exist.
-    let err = evaluate(
-        &engine,
-        "(i32.store8 (i32.const 4096) (i32.const 7)) (i32.const 4096)",
-    )
-    .unwrap_err();
+    let err = evaluate(&engine, &rule(Behaviour::BadDiscriminant)).unwrap_err();
     assert!(matches!(err, EvalError::Invalid { .. }), "{err:?}");
-    // ok(list) pointing outside memory.
-    let err = evaluate(
-        &engine,
-        "(i32.store8 (i32.const 4096) (i32.const 0)) (i32.store (i32.const 4100) (i32.const 0x7fff0000)) (i32.store (i32.const 4104) (i32.const 5)) (i32.const 4096)",
-    )
-    .unwrap_err();
+    let err = evaluate(&engine, &rule(Behaviour::WildPointer)).unwrap_err();
     assert!(matches!(err, EvalError::Invalid { .. }), "{err:?}");
 }
 
 #[test]
 fn an_error_result_is_a_rejection() {
     let engine = engine(500, 16 << 20);
-    // err("bad input"): discriminant 1, string at 2048 ("adversarial" is there, 11 bytes).
-    let err = evaluate(
-        &engine,
-        "(i32.store8 (i32.const 4096) (i32.const 1)) (i32.store (i32.const 4100) (i32.const 2048)) (i32.store (i32.const 4104) (i32.const 11)) (i32.const 4096)",
-    )
-    .unwrap_err();
+    let err = evaluate(&engine, &rule(Behaviour::Reject("bad input"))).unwrap_err();
     assert_eq!(
         err,
         EvalError::Rejected {
             rule: "adversarial".into(),
-            message: "adversarial".into()
+            message: "bad input".into()
         }
     );
 }
@@ -236,7 +134,7 @@ fn an_error_result_is_a_rejection() {
 #[test]
 fn a_module_for_another_interface_version_is_refused() {
     let engine = engine(500, 16 << 20);
-    let bytes = component(&rule_wat(OK_EMPTY), "0.2.0");
+    let bytes = ok_empty().with_interface_version("0.2.0").component();
     let err = engine
         .load(&bytes, Origin::Bytes("future.wasm".into()))
         .unwrap_err();
@@ -284,13 +182,8 @@ fn a_component_that_is_not_a_rule_is_refused() {
 #[test]
 fn a_module_that_traps_in_metadata_cannot_load() {
     let engine = engine(500, 16 << 20);
-    let wat = rule_wat(OK_EMPTY).replace(
-        "(result i32) (i32.const 1024))",
-        "(result i32) (unreachable))",
-    );
-    let err = engine
-        .load(&component(&wat, "0.1.0"), Origin::Bytes("m".into()))
-        .unwrap_err();
+    let bytes = ok_empty().trapping_in_metadata().component();
+    let err = engine.load(&bytes, Origin::Bytes("m".into())).unwrap_err();
     assert!(matches!(err, LoadError::Metadata { .. }), "{err:?}");
 }
 
@@ -299,15 +192,12 @@ fn a_failed_instance_does_not_affect_the_next_evaluation() {
     let engine = engine(100, 16 << 20);
     let looping = engine
         .load(
-            &component(&rule_wat("(loop $l (br $l)) (unreachable)"), "0.1.0"),
+            &rule(Behaviour::Loop).component(),
             Origin::Bytes("l".into()),
         )
         .unwrap();
     let fine = engine
-        .load(
-            &component(&rule_wat(OK_EMPTY), "0.1.0"),
-            Origin::Bytes("f".into()),
-        )
+        .load(&ok_empty().component(), Origin::Bytes("f".into()))
         .unwrap();
     for _ in 0..3 {
         assert!(
@@ -326,7 +216,7 @@ fn a_failed_instance_does_not_affect_the_next_evaluation() {
 #[test]
 fn compiled_modules_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = component(&rule_wat(OK_EMPTY), "0.1.0");
+    let bytes = ok_empty().component();
     let options = EngineOptions {
         cache_dir: Some(dir.path().to_owned()),
         ..EngineOptions::default()

@@ -12,200 +12,7 @@ use ws3_engine::{
     ConfiguredRule, Engine, EngineOptions, KindRef, Limits, Mode, ObjectSource, OnError, Origin,
 };
 
-/// What a test rule's `validate` does.
-#[derive(Debug, Clone)]
-pub enum Behaviour {
-    /// Returns these findings: (severity 0 info / 1 warning / 2 error, message, path, hint).
-    Findings(Vec<(u8, &'static str, &'static str, &'static str)>),
-    /// Traps (`unreachable`).
-    Trap,
-    /// Loops forever (stopped by the epoch deadline).
-    Loop,
-    /// Returns `err(message)`.
-    Reject(&'static str),
-    /// One error finding when the operation is DELETE with no object and an old object.
-    DenyDelete,
-}
-
-/// A test rule.
-#[derive(Debug, Clone)]
-pub struct TestRule {
-    pub id: &'static str,
-    pub applies_to: Vec<(&'static str, &'static str)>,
-    pub behaviour: Behaviour,
-}
-
-impl TestRule {
-    pub fn new(
-        id: &'static str,
-        applies_to: &[(&'static str, &'static str)],
-        behaviour: Behaviour,
-    ) -> Self {
-        Self {
-            id,
-            applies_to: applies_to.to_vec(),
-            behaviour,
-        }
-    }
-}
-
-const BASE: u32 = 1024;
-
-/// Static memory image of a test module.
-struct Image {
-    bytes: Vec<u8>,
-}
-
-impl Image {
-    fn addr(&self) -> u32 {
-        BASE + self.bytes.len() as u32
-    }
-    fn align(&mut self) {
-        while !self.bytes.len().is_multiple_of(8) {
-            self.bytes.push(0);
-        }
-    }
-    fn string(&mut self, s: &str) -> (u32, u32) {
-        let at = self.addr();
-        self.bytes.extend_from_slice(s.as_bytes());
-        (at, s.len() as u32)
-    }
-    fn words(&mut self, words: &[u32]) -> u32 {
-        self.align();
-        let at = self.addr();
-        for w in words {
-            self.bytes.extend_from_slice(&w.to_le_bytes());
-        }
-        at
-    }
-}
-
-/// The WAT text of a test rule's core module.
-pub fn wat(rule: &TestRule) -> String {
-    let mut img = Image { bytes: Vec::new() };
-    let id = img.string(rule.id);
-    let title = img.string("test rule");
-    let rationale = img.string("for tests");
-    let docs = img.string("# test rule");
-    let kinds: Vec<(u32, u32, u32, u32)> = rule
-        .applies_to
-        .iter()
-        .map(|(g, k)| {
-            let g = img.string(g);
-            let k = img.string(k);
-            (g.0, g.1, k.0, k.1)
-        })
-        .collect();
-    img.align();
-    let kinds_at = img.addr();
-    for (gp, gl, kp, kl) in &kinds {
-        img.words(&[*gp, *gl, *kp, *kl]);
-    }
-    let severity = match &rule.behaviour {
-        Behaviour::Findings(f) => f.first().map_or(2, |f| f.0),
-        _ => 2,
-    };
-    let meta = img.words(&[
-        id.0,
-        id.1,
-        title.0,
-        title.1,
-        u32::from(severity),
-        kinds_at,
-        kinds.len() as u32,
-        0,
-        0,
-        rationale.0,
-        rationale.1,
-        docs.0,
-        docs.1,
-    ]);
-    let findings = |img: &mut Image, list: &[(u8, &str, &str, &str)]| -> u32 {
-        let strings: Vec<_> = list
-            .iter()
-            .map(|(_, m, p, h)| (img.string(m), img.string(p), img.string(h)))
-            .collect();
-        img.align();
-        let at = img.addr();
-        for ((sev, ..), (m, p, h)) in list.iter().zip(strings) {
-            let mut words = vec![id.0, id.1, u32::from(*sev), m.0, m.1, p.0, p.1, h.0, h.1, 0];
-            words.extend([0; 8]);
-            img.words(&words);
-        }
-        img.words(&[0, at, list.len() as u32])
-    };
-    let empty = img.words(&[0, 0, 0]);
-    let body = match &rule.behaviour {
-        Behaviour::Findings(list) => format!("(i32.const {})", findings(&mut img, list)),
-        Behaviour::Trap => "unreachable".to_owned(),
-        Behaviour::Loop => "(loop $l (br $l)) (i32.const 0)".to_owned(),
-        Behaviour::Reject(message) => {
-            let m = img.string(message);
-            format!("(i32.const {})", img.words(&[1, m.0, m.1]))
-        }
-        Behaviour::DenyDelete => {
-            let deny = findings(
-                &mut img,
-                &[(2, "deleting this is not allowed", "", "keep it")],
-            );
-            format!(
-                "(if (result i32) (i32.and (i32.eq (local.get 0) (i32.const 2)) (i32.and (i32.eqz (local.get 1)) (i32.eq (local.get 4) (i32.const 1)))) (then (i32.const {deny})) (else (i32.const {empty})))"
-            )
-        }
-    };
-    let data: String = img.bytes.iter().map(|b| format!("\\{b:02x}")).collect();
-    let pages = (BASE as usize + img.bytes.len()).div_ceil(65536) as u32;
-    let heap = pages * 65536;
-    format!(
-        r#"(module
-  (memory (export "memory") {mem_pages})
-  (global $heap (mut i32) (i32.const {heap}))
-  (data (i32.const {BASE}) "{data}")
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $ptr i32)
-    (local.set $ptr (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
-                             (i32.xor (i32.sub (local.get 2) (i32.const 1)) (i32.const -1))))
-    (global.set $heap (i32.add (local.get $ptr) (local.get 3)))
-    (block $done
-      (loop $grow
-        (br_if $done (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
-        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
-        (br $grow)))
-    (local.get $ptr))
-  (func (export "ws3:policy/rule@0.1.0#metadata") (result i32) (i32.const {meta}))
-  (func (export "ws3:policy/rule@0.1.0#validate")
-    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
-    {body})
-)"#,
-        mem_pages = pages + 1,
-    )
-}
-
-/// The WIT folder of the interface the engine runs.
-pub fn wit_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/wit/since_v0.1.0")
-}
-
-/// A test rule as a component.
-pub fn component(rule: &TestRule) -> Vec<u8> {
-    let mut module = wat::parse_str(wat(rule)).expect("test WAT parses");
-    let mut resolve = wit_parser::Resolve::default();
-    let (pkg, _) = resolve.push_dir(wit_dir()).expect("WIT parses");
-    let world = resolve
-        .select_world(&[pkg], Some("policy"))
-        .expect("world policy");
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed metadata");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .and_then(|e| e.validate(true).encode())
-        .expect("component encodes")
-}
+pub use ws3_engine::testing::{Behaviour, TestFinding, TestRule};
 
 /// An engine for tests: pooling, short deadline, no cache.
 pub fn engine(deadline_ms: u64) -> Engine {
@@ -228,7 +35,7 @@ pub fn configured(
     on_error: OnError,
 ) -> ConfiguredRule {
     let loaded = engine
-        .load(&component(rule), Origin::Bytes(rule.id.to_owned()))
+        .load(&rule.component(), Origin::Bytes(rule.id.to_owned()))
         .expect("test rule loads");
     ConfiguredRule {
         rule: loaded,
@@ -249,7 +56,7 @@ pub fn module_cache() -> PathBuf {
 /// Writes test rules as `.wasm` files into `dir`.
 pub fn write_components(dir: &Path, rules: &[TestRule]) {
     for rule in rules {
-        std::fs::write(dir.join(format!("{}.wasm", rule.id)), component(rule)).unwrap();
+        std::fs::write(dir.join(format!("{}.wasm", rule.id)), rule.component()).unwrap();
     }
 }
 
@@ -260,22 +67,22 @@ pub fn standard_rules() -> Vec<TestRule> {
         TestRule::new(
             "test-deny",
             &[("apps", "StatefulSet")],
-            Behaviour::Findings(vec![(
-                2,
-                "statefulset keeps data on emptyDir",
-                "spec.template.spec.volumes[0].emptyDir",
-                "use volumeClaimTemplates",
-            )]),
+            Behaviour::Findings(vec![TestFinding {
+                severity: 2,
+                message: "statefulset keeps data on emptyDir",
+                path: "spec.template.spec.volumes[0].emptyDir",
+                hint: "use volumeClaimTemplates",
+            }]),
         ),
         TestRule::new(
             "test-warn",
             &[("apps", "StatefulSet")],
-            Behaviour::Findings(vec![(
-                1,
-                "statefulset could be nicer",
-                "spec.replicas",
-                "add replicas",
-            )]),
+            Behaviour::Findings(vec![TestFinding {
+                severity: 1,
+                message: "statefulset could be nicer",
+                path: "spec.replicas",
+                hint: "add replicas",
+            }]),
         ),
         TestRule::new("test-trap", &[("", "ConfigMap")], Behaviour::Trap),
         TestRule::new("test-loop", &[("", "Service")], Behaviour::Loop),

@@ -1,0 +1,283 @@
+//! Rule components for tests, written in WAT against the real `ws3:policy` WIT (feature
+//! `test-support`). Used by the engine's, the linter's and the webhook's tests to exercise
+//! well-behaved, failing and hostile modules without a wasm toolchain.
+
+/// The WIT this host runs, as text.
+const WIT: &str = include_str!("../../wit/since_v0.1.0/policy.wit");
+
+/// Where the static data of a test module starts.
+const BASE: u32 = 1024;
+
+/// What a test rule's `validate` does.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// Returns these findings.
+    Findings(Vec<TestFinding>),
+    /// Traps (`unreachable`).
+    Trap,
+    /// Loops forever (stopped by the epoch deadline).
+    Loop,
+    /// Grows memory a page at a time until refused, then aborts (as a Rust guest does).
+    GrowMemory,
+    /// Returns `err(message)`.
+    Reject(&'static str),
+    /// One error finding when the operation is DELETE (no object, an old object).
+    DenyDelete,
+    /// Returns a result with an unknown discriminant.
+    BadDiscriminant,
+    /// Returns `ok(list)` whose pointer is outside memory.
+    WildPointer,
+}
+
+/// One finding a test rule returns.
+#[derive(Debug, Clone, Copy)]
+pub struct TestFinding {
+    /// 0 info, 1 warning, 2 error.
+    pub severity: u8,
+    /// Message.
+    pub message: &'static str,
+    /// JSON path.
+    pub path: &'static str,
+    /// Hint.
+    pub hint: &'static str,
+}
+
+/// A test rule module.
+#[derive(Debug, Clone)]
+pub struct TestRule {
+    /// Rule id.
+    pub id: &'static str,
+    /// Kinds it reviews, as (group, kind).
+    pub applies_to: Vec<(&'static str, &'static str)>,
+    /// What `validate` does.
+    pub behaviour: Behaviour,
+    /// The `ws3:policy` version the module claims.
+    pub interface_version: &'static str,
+    /// Whether `metadata` traps.
+    pub trap_in_metadata: bool,
+}
+
+impl TestRule {
+    /// A rule for interface 0.1.0.
+    pub fn new(
+        id: &'static str,
+        applies_to: &[(&'static str, &'static str)],
+        behaviour: Behaviour,
+    ) -> Self {
+        Self {
+            id,
+            applies_to: applies_to.to_vec(),
+            behaviour,
+            interface_version: "0.1.0",
+            trap_in_metadata: false,
+        }
+    }
+
+    /// The same rule built against another interface version.
+    #[must_use]
+    pub fn with_interface_version(mut self, version: &'static str) -> Self {
+        self.interface_version = version;
+        self
+    }
+
+    /// The same rule with a `metadata` that traps.
+    #[must_use]
+    pub fn trapping_in_metadata(mut self) -> Self {
+        self.trap_in_metadata = true;
+        self
+    }
+
+    /// The component.
+    pub fn component(&self) -> Vec<u8> {
+        component_from_wat(&self.wat(), self.interface_version)
+    }
+
+    /// The WAT text of the core module.
+    pub fn wat(&self) -> String {
+        let mut img = Image { bytes: Vec::new() };
+        let id = img.string(self.id);
+        let title = img.string("test rule");
+        let rationale = img.string("for tests");
+        let docs = img.string("# test rule");
+        let kinds: Vec<[u32; 4]> = self
+            .applies_to
+            .iter()
+            .map(|(g, k)| {
+                let g = img.string(g);
+                let k = img.string(k);
+                [g.0, g.1, k.0, k.1]
+            })
+            .collect();
+        let kinds_at = img.words(&kinds.concat());
+        let severity = match &self.behaviour {
+            Behaviour::Findings(f) => f.first().map_or(2, |f| f.severity),
+            _ => 2,
+        };
+        // rule-metadata: id, title, severity (u8, padded), applies-to, reads, rationale, docs.
+        let meta = img.words(&[
+            id.0,
+            id.1,
+            title.0,
+            title.1,
+            u32::from(severity),
+            kinds_at,
+            kinds.len() as u32,
+            0,
+            0,
+            rationale.0,
+            rationale.1,
+            docs.0,
+            docs.1,
+        ]);
+        let findings = |img: &mut Image, list: &[TestFinding]| -> u32 {
+            let strings: Vec<_> = list
+                .iter()
+                .map(|f| {
+                    (
+                        img.string(f.message),
+                        img.string(f.path),
+                        img.string(f.hint),
+                    )
+                })
+                .collect();
+            let mut words = Vec::new();
+            for (f, (m, p, h)) in list.iter().zip(strings) {
+                // finding: rule-id, severity, message, path, hint, subject (option<object-ref>).
+                words.extend([
+                    id.0,
+                    id.1,
+                    u32::from(f.severity),
+                    m.0,
+                    m.1,
+                    p.0,
+                    p.1,
+                    h.0,
+                    h.1,
+                    0,
+                ]);
+                words.extend([0; 8]);
+            }
+            let at = img.words(&words);
+            img.words(&[0, at, list.len() as u32])
+        };
+        let empty = img.words(&[0, 0, 0]);
+        let body = match &self.behaviour {
+            Behaviour::Findings(list) => format!("(i32.const {})", findings(&mut img, list)),
+            Behaviour::Trap => "unreachable".to_owned(),
+            Behaviour::Loop => "(loop $l (br $l)) (i32.const 0)".to_owned(),
+            Behaviour::GrowMemory => {
+                "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) unreachable".to_owned()
+            }
+            Behaviour::Reject(message) => {
+                let m = img.string(message);
+                format!("(i32.const {})", img.words(&[1, m.0, m.1]))
+            }
+            Behaviour::DenyDelete => {
+                let deny = findings(
+                    &mut img,
+                    &[TestFinding { severity: 2, message: "deleting this is not allowed", path: "", hint: "keep it" }],
+                );
+                // operation (param 0) is delete (2), object absent (param 1 = 0), old object present.
+                format!(
+                    "(if (result i32) (i32.and (i32.eq (local.get 0) (i32.const 2)) (i32.and (i32.eqz (local.get 1)) (i32.eq (local.get 4) (i32.const 1)))) (then (i32.const {deny})) (else (i32.const {empty})))"
+                )
+            }
+            Behaviour::BadDiscriminant => format!("(i32.const {})", img.words(&[7, 0, 0])),
+            Behaviour::WildPointer => format!("(i32.const {})", img.words(&[0, 0x7fff_0000, 5])),
+        };
+        let metadata_body = if self.trap_in_metadata {
+            "unreachable".to_owned()
+        } else {
+            format!("(i32.const {meta})")
+        };
+        let data: String = img.bytes.iter().map(|b| format!("\\{b:02x}")).collect();
+        let pages = (BASE as usize + img.bytes.len()).div_ceil(65536) as u32;
+        let heap = pages * 65536;
+        let version = self.interface_version;
+        format!(
+            r#"(module
+  (memory (export "memory") {mem_pages})
+  (global $heap (mut i32) (i32.const {heap}))
+  (data (i32.const {BASE}) "{data}")
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.xor (i32.sub (local.get 2) (i32.const 1)) (i32.const -1))))
+    (global.set $heap (i32.add (local.get $ptr) (local.get 3)))
+    (block $done
+      (loop $grow
+        (br_if $done (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
+        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+        (br $grow)))
+    (local.get $ptr))
+  (func (export "ws3:policy/rule@{version}#metadata") (result i32) {metadata_body})
+  (func (export "ws3:policy/rule@{version}#validate")
+    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+    {body})
+)"#,
+            mem_pages = pages + 1,
+        )
+    }
+}
+
+/// Static memory image of a test module.
+struct Image {
+    bytes: Vec<u8>,
+}
+
+impl Image {
+    fn addr(&self) -> u32 {
+        BASE + self.bytes.len() as u32
+    }
+
+    fn align(&mut self) {
+        while !self.bytes.len().is_multiple_of(8) {
+            self.bytes.push(0);
+        }
+    }
+
+    fn string(&mut self, s: &str) -> (u32, u32) {
+        let at = self.addr();
+        self.bytes.extend_from_slice(s.as_bytes());
+        (at, s.len() as u32)
+    }
+
+    fn words(&mut self, words: &[u32]) -> u32 {
+        self.align();
+        let at = self.addr();
+        for w in words {
+            self.bytes.extend_from_slice(&w.to_le_bytes());
+        }
+        at
+    }
+}
+
+/// Turns a core module in WAT, written against `ws3:policy@<version>`, into a component.
+///
+/// # Panics
+/// On invalid WAT: these are test fixtures.
+pub fn component_from_wat(wat: &str, version: &str) -> Vec<u8> {
+    let wit = WIT.replace(
+        "package ws3:policy@0.1.0;",
+        &format!("package ws3:policy@{version};"),
+    );
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve
+        .push_str("policy.wit", &wit)
+        .expect("the WIT parses");
+    let world = resolve
+        .select_world(&[pkg], Some("policy"))
+        .expect("world `policy` exists");
+    let mut module = wat::parse_str(wat).expect("test WAT parses");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("component metadata embeds");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|e| e.validate(true).encode())
+        .expect("the module encodes as a component")
+}

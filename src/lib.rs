@@ -1,0 +1,655 @@
+//! `ws3-lint`: the offline face of ws3. It reads Kubernetes manifests (YAML, JSON, Helm output),
+//! runs the ws3 rule components over them with [`ws3_engine`], and reports findings at the YAML
+//! line and column of the offending field.
+//!
+//! The pipeline: [`input`] finds and reads files, [`yaml`] parses them keeping spans,
+//! [`objects`] turns documents into objects (effective namespaces, `kind: List` items, Helm
+//! template names) and indexes them for rules, [`lint`] runs the rules on worker threads,
+//! [`locate`] maps each finding's JSON path back to YAML, and [`emit`] writes the [`Report`] as
+//! text, JSON, SARIF or GitHub annotations.
+//!
+//! ```no_run
+//! use ws3_lint::{LintOptions, Linter, input::SourceFile};
+//!
+//! let linter = Linter::load(&ws3_engine::Config::default(), &[], &[], true)?;
+//! let file = SourceFile::new("db.yaml", std::fs::read_to_string("db.yaml")?);
+//! let report = linter.lint(vec![file], &LintOptions::default());
+//! println!("{} findings", report.diagnostics.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod cli;
+pub mod emit;
+pub mod error;
+pub mod input;
+pub mod lint;
+pub mod locate;
+pub mod objects;
+pub mod yaml;
+
+use std::{
+    collections::HashSet,
+    io::{Read, Write},
+    path::PathBuf,
+    sync::Arc,
+    time::Instant,
+};
+
+use ws3_engine::{
+    Config, Engine, EngineOptions, Finding, ObjectRef, ObjectSource, Origin, RuleSet, Severity,
+};
+
+pub use crate::error::{Error, Notice, Problem, ProblemKind};
+use crate::{
+    cli::{Cli, Command, ExplainArgs, LintArgs, ListFormat, RuleArgs, RulesArgs},
+    emit::EmitOptions,
+    input::SourceFile,
+    locate::Location,
+    objects::{Index, Object},
+};
+
+/// The namespace of objects without one when neither the command line nor the configuration
+/// names one.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// How a run ended, as an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// No unsuppressed finding at or above `--fail-on`: exit code 0.
+    Clean,
+    /// Some finding at or above `--fail-on`: exit code 1.
+    Findings,
+    /// Bad usage, input, configuration, or a rule failure: exit code 2.
+    Failed,
+}
+
+impl Status {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Clean => 0,
+            Self::Findings => 1,
+            Self::Failed => 2,
+        }
+    }
+}
+
+/// Options of one lint.
+#[derive(Debug, Clone)]
+pub struct LintOptions {
+    /// Namespace of objects that have none.
+    pub default_namespace: String,
+    /// Worker threads.
+    pub jobs: usize,
+}
+
+impl Default for LintOptions {
+    fn default() -> Self {
+        Self {
+            default_namespace: DEFAULT_NAMESPACE.to_owned(),
+            jobs: default_jobs(),
+        }
+    }
+}
+
+/// The number of cores, at least 1.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// What a rule is, for listings and SARIF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// Id.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// Severity after configuration.
+    pub severity: Severity,
+    /// Why it matters.
+    pub rationale: String,
+    /// Markdown documentation.
+    pub docs: String,
+    /// `built-in` or the module's path.
+    pub source: String,
+    /// Whether it runs.
+    pub enabled: bool,
+}
+
+/// One finding, placed in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Rule id.
+    pub rule: String,
+    /// Severity after configuration.
+    pub severity: Severity,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+    /// Index of the file in [`Report::files`].
+    pub file: usize,
+    /// Document in the file, from 1.
+    pub document: usize,
+    /// Where in the file.
+    pub location: Location,
+    /// The object reviewed.
+    pub object: ObjectRef,
+    /// JSON path of the offending field, as the rule gave it.
+    pub path: String,
+    /// The object the finding is about, when not the reviewed one.
+    pub subject: Option<ObjectRef>,
+    /// Whether a `ws3.dev/ignore` annotation suppresses it.
+    pub suppressed: bool,
+    /// The Helm template the object came from.
+    pub template: Option<String>,
+    /// First line of the object (code frames show no context before it).
+    pub object_line: usize,
+    /// Secret values in the object, never shown.
+    pub redactions: Vec<yaml::Span>,
+}
+
+/// Unsuppressed findings by severity, and suppressed ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Unsuppressed errors.
+    pub errors: usize,
+    /// Unsuppressed warnings.
+    pub warnings: usize,
+    /// Unsuppressed infos.
+    pub infos: usize,
+    /// Suppressed findings.
+    pub suppressed: usize,
+}
+
+/// Where the time of a lint went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Parsing files and building objects and the index.
+    pub load: std::time::Duration,
+    /// Running the rules.
+    pub evaluate: std::time::Duration,
+    /// Suppressions, de-duplication, locating and sorting findings.
+    pub report: std::time::Duration,
+}
+
+/// Everything a run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The files read, in input order.
+    pub files: Vec<SourceFile>,
+    /// Findings, sorted by file, line, column and rule.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Input problems and rule failures.
+    pub problems: Vec<Problem>,
+    /// Verbose-mode notices.
+    pub notices: Vec<Notice>,
+    /// The rules (enabled or not).
+    pub rules: Vec<RuleInfo>,
+    /// The objects linted, in input order (each knows its file and document).
+    pub objects: Vec<Object>,
+    /// How many rule calls were made.
+    pub calls: usize,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+impl Report {
+    /// Counts of findings.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for d in &self.diagnostics {
+            match (d.suppressed, d.severity) {
+                (true, _) => c.suppressed += 1,
+                (false, Severity::Error) => c.errors += 1,
+                (false, Severity::Warning) => c.warnings += 1,
+                (false, Severity::Info) => c.infos += 1,
+            }
+        }
+        c
+    }
+
+    /// The exit status for this threshold.
+    pub fn status(&self, fail_on: Severity) -> Status {
+        if !self.problems.is_empty() {
+            Status::Failed
+        } else if self
+            .diagnostics
+            .iter()
+            .any(|d| !d.suppressed && d.severity >= fail_on)
+        {
+            Status::Findings
+        } else {
+            Status::Clean
+        }
+    }
+
+    /// The name of a diagnostic's file.
+    pub fn file_name(&self, d: &Diagnostic) -> &str {
+        self.files.get(d.file).map_or("", |f| f.name.as_str())
+    }
+}
+
+/// The engine and the rules in force.
+#[derive(Debug, Clone)]
+pub struct Linter {
+    engine: Engine,
+    rules: RuleSet,
+}
+
+/// Sets up the engine, using the compiled-module cache when asked and possible.
+fn engine(cache: bool) -> Result<Engine, Error> {
+    let cache_dir = if cache {
+        ws3_engine::default_cache_dir()
+    } else {
+        None
+    };
+    if cache_dir.is_some() {
+        // An unusable cache directory (read-only home, ...) only costs compile time.
+        if let Ok(engine) = Engine::new(&EngineOptions {
+            cache_dir,
+            ..Default::default()
+        }) {
+            return Ok(engine);
+        }
+    }
+    Ok(Engine::new(&EngineOptions::default())?)
+}
+
+impl Linter {
+    /// A linter with these rules.
+    pub fn new(engine: Engine, rules: RuleSet) -> Self {
+        Self { engine, rules }
+    }
+
+    /// Loads the built-in rules, the configuration's modules and `extra_modules`, with the
+    /// configuration and `disabled` applied.
+    pub fn load(
+        config: &Config,
+        extra_modules: &[PathBuf],
+        disabled: &[String],
+        cache: bool,
+    ) -> Result<Self, Error> {
+        let engine = engine(cache)?;
+        let rules = RuleSet::load(&engine, config, extra_modules, disabled)?;
+        Ok(Self { engine, rules })
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// What each loaded rule is.
+    pub fn rule_infos(&self) -> Vec<RuleInfo> {
+        self.rules
+            .all()
+            .iter()
+            .map(|r| {
+                let meta = r.rule.meta();
+                RuleInfo {
+                    id: meta.id.clone(),
+                    title: meta.title.clone(),
+                    severity: r.effective_severity(),
+                    rationale: meta.rationale.clone(),
+                    docs: meta.docs.clone(),
+                    source: match r.rule.origin() {
+                        Origin::Builtin(_) => "built-in".to_owned(),
+                        Origin::File(path) => path.display().to_string(),
+                        Origin::Bytes(name) => name.clone(),
+                    },
+                    enabled: r.enabled,
+                }
+            })
+            .collect()
+    }
+
+    /// Lints a set of files as one context.
+    pub fn lint(&self, files: Vec<SourceFile>, options: &LintOptions) -> Report {
+        let mut report = Report {
+            rules: self.rule_infos(),
+            ..Report::default()
+        };
+        let started = Instant::now();
+        let objects = load_objects(
+            &files,
+            &options.default_namespace,
+            options.jobs,
+            &mut report,
+        );
+        let index: Arc<dyn ObjectSource> = Arc::new(Index::new(&objects));
+        report.timings.load = started.elapsed();
+        let started = Instant::now();
+        let evaluation = lint::evaluate(&self.engine, &self.rules, &objects, &index, options.jobs);
+        report.timings.evaluate = started.elapsed();
+        let started = Instant::now();
+        report.calls = evaluation.calls;
+        for failure in &evaluation.failures {
+            let object = &objects[failure.object];
+            let file = &files[object.file];
+            report.problems.push(Problem {
+                kind: ProblemKind::Rule,
+                file: Some(file.name.clone()),
+                line: Some(object.root.span.start.line),
+                column: Some(object.root.span.start.col + 1),
+                document: Some(object.document),
+                rule: Some(failure.error.rule().to_owned()),
+                message: format!(
+                    "{} (reviewing {}, document {})",
+                    failure.error,
+                    object.object_ref(),
+                    object.document
+                ),
+            });
+        }
+        report.diagnostics = self.diagnostics(evaluation.findings, &objects, index.as_ref());
+        report.files = files;
+        report.timings.report = started.elapsed();
+        report.objects = objects;
+        report
+    }
+
+    /// Applies suppressions and configured severities, keeps one finding per (rule, subject), and
+    /// places each finding in its file.
+    fn diagnostics(
+        &self,
+        findings: Vec<(usize, Finding)>,
+        objects: &[Object],
+        source: &dyn ObjectSource,
+    ) -> Vec<Diagnostic> {
+        let mut out = Vec::with_capacity(findings.len());
+        let mut subjects = HashSet::new();
+        let mut findings = findings.into_iter().peekable();
+        while let Some((object_index, first)) = findings.next() {
+            // The findings of one object are adjacent (evaluation returns them in object order).
+            let mut group = vec![first];
+            while let Some((_, next)) = findings.next_if(|(o, _)| *o == object_index) {
+                group.push(next);
+            }
+            let object = &objects[object_index];
+            let annotation = ws3_engine::ignore_annotation(&object.json);
+            ws3_engine::apply_suppressions(&mut group, annotation.as_deref(), source);
+            for mut finding in group {
+                if let Some(rule) = self.rules.get(&finding.rule_id) {
+                    rule.apply_severity(&mut finding);
+                }
+                if let Some(subject) = &finding.subject
+                    && !subjects.insert((finding.rule_id.clone(), subject.clone()))
+                {
+                    continue;
+                }
+                out.push(Diagnostic {
+                    location: locate::locate(&object.root, &finding.path),
+                    rule: finding.rule_id,
+                    severity: finding.severity,
+                    message: finding.message,
+                    hint: finding.hint,
+                    file: object.file,
+                    document: object.document,
+                    object: object.object_ref(),
+                    path: finding.path,
+                    subject: finding.subject,
+                    suppressed: finding.suppressed,
+                    template: object.template.clone(),
+                    object_line: object.root.span.start.line,
+                    redactions: if object.is_secret() {
+                        objects::secret_value_spans(&object.root)
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.file, a.location.line, a.location.column, &a.rule).cmp(&(
+                b.file,
+                b.location.line,
+                b.location.column,
+                &b.rule,
+            ))
+        });
+        out
+    }
+}
+
+/// Parses every file (on up to `jobs` threads) and collects their objects in input order.
+fn load_objects(
+    files: &[SourceFile],
+    default_namespace: &str,
+    jobs: usize,
+    report: &mut Report,
+) -> Vec<Object> {
+    let parse = |(i, file): (usize, &SourceFile)| {
+        let stream = yaml::parse_stream(&file.text);
+        let mut out = objects::file_objects(i, file, stream.documents, default_namespace);
+        if let Some(e) = stream.error {
+            let what = if file.name.ends_with(".json") {
+                "JSON"
+            } else {
+                "YAML"
+            };
+            out.problems.insert(
+                0,
+                Problem {
+                    kind: ProblemKind::Syntax,
+                    file: Some(file.name.clone()),
+                    line: Some(e.line),
+                    column: Some(e.column),
+                    document: Some(e.document),
+                    rule: None,
+                    message: format!("invalid {what} in document {}: {}", e.document, e.message),
+                },
+            );
+        }
+        out
+    };
+    let jobs = jobs.clamp(1, files.len().max(1));
+    let results: Vec<objects::FileObjects> = if jobs == 1 {
+        files.iter().enumerate().map(parse).collect()
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut parts: Vec<(usize, objects::FileObjects)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..jobs)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(file) = files.get(i) else { break };
+                            done.push((i, parse((i, file))));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        parts.sort_by_key(|(i, _)| *i);
+        parts.into_iter().map(|(_, r)| r).collect()
+    };
+    let mut all = Vec::new();
+    for mut r in results {
+        all.append(&mut r.objects);
+        report.problems.append(&mut r.problems);
+        report.notices.append(&mut r.notices);
+    }
+    all
+}
+
+/// Where the process's streams go, and whether they are terminals.
+#[derive(Debug)]
+pub struct Console<R, O, E> {
+    /// Standard input (read for `-`).
+    pub stdin: R,
+    /// Standard output: the report.
+    pub stdout: O,
+    /// Standard error: problems, notices.
+    pub stderr: E,
+    /// Whether standard output is a terminal.
+    pub stdout_is_terminal: bool,
+    /// Whether standard error is a terminal.
+    pub stderr_is_terminal: bool,
+}
+
+/// Whether to colour a stream: a terminal, no `--no-color`, and no non-empty `NO_COLOR`
+/// (<https://no-color.org>).
+fn use_color(no_color: bool, is_terminal: bool) -> bool {
+    color_choice(
+        no_color,
+        is_terminal,
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn color_choice(no_color: bool, is_terminal: bool, no_color_env: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && !no_color && no_color_env.is_none_or(|v| v.is_empty())
+}
+
+/// Reads the configuration: `--config`, else `.ws3.yaml` found upward from the working directory.
+fn load_config(args: &RuleArgs) -> Result<Config, Error> {
+    if let Some(path) = &args.config {
+        return Ok(Config::load(path)?);
+    }
+    let cwd = std::env::current_dir().map_err(Error::WorkingDirectory)?;
+    match Config::discover(&cwd) {
+        Some(path) => {
+            // Show the path relative to the working directory, as the user would write it.
+            let shown = path.strip_prefix(&cwd).map(PathBuf::from).unwrap_or(path);
+            Ok(Config::load(&shown)?)
+        }
+        None => Ok(Config::default()),
+    }
+}
+
+/// Runs the command line.
+pub fn run<R: Read, O: Write, E: Write>(
+    cli: &Cli,
+    console: &mut Console<R, O, E>,
+) -> Result<Status, Error> {
+    match &cli.command {
+        Some(Command::Rules(args)) => list_rules(args, &mut console.stdout),
+        Some(Command::Explain(args)) => explain(args, &mut console.stdout),
+        None => lint_command(&cli.lint, console),
+    }
+}
+
+fn lint_command<R: Read, O: Write, E: Write>(
+    args: &LintArgs,
+    console: &mut Console<R, O, E>,
+) -> Result<Status, Error> {
+    let started = Instant::now();
+    let config = load_config(&args.rules)?;
+    let linter = Linter::load(
+        &config,
+        &args.rules.rules,
+        &args.rules.disable,
+        !args.rules.no_cache,
+    )?;
+    let loaded = started.elapsed();
+    let options = LintOptions {
+        default_namespace: args
+            .namespace
+            .clone()
+            .or_else(|| config.default_namespace.clone())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+        jobs: args.jobs.map_or_else(default_jobs, usize::from),
+    };
+    let found = input::discover(&args.paths);
+    let (files, read_problems) = input::read(&found.inputs, &mut console.stdin);
+    let mut report = linter.lint(files, &options);
+    report
+        .problems
+        .splice(0..0, found.problems.into_iter().chain(read_problems));
+    report.notices.splice(0..0, found.notices);
+    let fail_on = Severity::from(args.fail_on);
+    let emit_options = EmitOptions {
+        color: use_color(args.no_color, console.stdout_is_terminal),
+        show_suppressed: args.show_suppressed,
+    };
+    let stderr_color = use_color(args.no_color, console.stderr_is_terminal);
+    emit::text::write_problems(&report, args.verbose, stderr_color, &mut console.stderr)
+        .map_err(Error::Output)?;
+    if args.verbose {
+        let enabled = report.rules.iter().filter(|r| r.enabled).count();
+        let _ = writeln!(
+            console.stderr,
+            "note: {} rules enabled of {}; {} files, {} objects, {} rule calls; rules loaded in {:.0?}, files read and parsed in {:.0?}, rules ran in {:.0?}, total {:.0?}",
+            enabled,
+            report.rules.len(),
+            report.files.len(),
+            report.objects.len(),
+            report.calls,
+            loaded,
+            report.timings.load,
+            report.timings.evaluate,
+            started.elapsed()
+        );
+    }
+    emit::emitter(args.format)
+        .emit(&report, &emit_options, &mut console.stdout)
+        .map_err(Error::Output)?;
+    console.stdout.flush().map_err(Error::Output)?;
+    Ok(report.status(fail_on))
+}
+
+fn list_rules<O: Write>(args: &RulesArgs, out: &mut O) -> Result<Status, Error> {
+    let config = load_config(&args.rules)?;
+    let linter = Linter::load(
+        &config,
+        &args.rules.rules,
+        &args.rules.disable,
+        !args.rules.no_cache,
+    )?;
+    let infos = linter.rule_infos();
+    match args.format {
+        ListFormat::Json => emit::json::write_rules(&infos, out),
+        ListFormat::Text => emit::text::write_rules(&infos, out),
+    }
+    .map_err(Error::Output)?;
+    Ok(Status::Clean)
+}
+
+fn explain<O: Write>(args: &ExplainArgs, out: &mut O) -> Result<Status, Error> {
+    let config = load_config(&args.rules)?;
+    let linter = Linter::load(&config, &args.rules.rules, &[], !args.rules.no_cache)?;
+    let infos = linter.rule_infos();
+    let Some(rule) = infos
+        .iter()
+        .find(|r| r.id.eq_ignore_ascii_case(args.id.trim()))
+    else {
+        let known = infos
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Error::UnknownRule {
+            id: args.id.clone(),
+            known: if known.is_empty() {
+                "none loaded".into()
+            } else {
+                known
+            },
+        });
+    };
+    emit::text::write_explanation(rule, out).map_err(Error::Output)?;
+    Ok(Status::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::color_choice;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(color_choice(false, true, None));
+        assert!(color_choice(false, true, Some(OsStr::new(""))));
+        assert!(!color_choice(false, true, Some(OsStr::new("1"))));
+        assert!(!color_choice(true, true, None));
+        assert!(!color_choice(false, false, None));
+    }
+}

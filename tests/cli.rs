@@ -1,0 +1,558 @@
+//! The `ws3-lint` binary end to end: exit codes, inputs, subcommands, configuration, and
+//! snapshots of every output format over the course manifests.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests: a panic is a failing test with its message"
+)]
+
+use std::{
+    io::Write,
+    path::Path,
+    process::{Command, Output, Stdio},
+};
+
+const DB_EMPTYDIR: &str = "tests/fixtures/course/01-ws3-db-emptydir.yaml";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The binary, run from the package root with its cache in the target directory and no
+/// configuration from the environment.
+fn ws3(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ws3-lint"));
+    cmd.args(args)
+        .current_dir(root())
+        .env(
+            "WS3_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("ws3-cache"),
+        )
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    ws3(args).output().expect("the binary runs")
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    ws3(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = ws3(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+const CLEAN: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: app\ndata:\n  LOG_LEVEL: debug\n";
+
+#[test]
+fn a_clean_file_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.yaml"), CLEAN).unwrap();
+    let o = run_in(dir.path(), &["ok.yaml"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("All checks passed: 1 file (1 object)."),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn findings_exit_1_and_point_at_the_field() {
+    let o = run(&["--no-color", DB_EMPTYDIR]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "{DB_EMPTYDIR}:66:11: error[statefulset-emptydir-data]"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("StatefulSet kubernetes-ws-3/db"), "{out}");
+    assert!(out.contains("help: "), "{out}");
+    assert!(
+        !out.contains("\x1b["),
+        "no colour when not a terminal: {out}"
+    );
+}
+
+#[test]
+fn fail_on_sets_the_threshold() {
+    let only_emptydir = [
+        "--disable",
+        "postgres-credentials-in-configmap",
+        "--disable",
+        "namespace-default-deny",
+    ];
+    let o = run(&[
+        &["--no-color", "--fail-on", "error", DB_EMPTYDIR][..],
+        &only_emptydir,
+    ]
+    .concat());
+    assert_eq!(code(&o), 1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".ws3.yaml"),
+        "rules:\n  statefulset-emptydir-data:\n    severity: warning\n",
+    )
+    .unwrap();
+    std::fs::copy(root().join(DB_EMPTYDIR), dir.path().join("db.yaml")).unwrap();
+    let args = [&["--no-color", "db.yaml"][..], &only_emptydir].concat();
+    let o = run_in(dir.path(), &args);
+    assert_eq!(
+        code(&o),
+        0,
+        "a warning does not fail by default: {}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("warning[statefulset-emptydir-data]"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(dir.path(), &[&args[..], &["--fail-on", "warning"]].concat());
+    assert_eq!(code(&o), 1);
+    let o = run_in(dir.path(), &[&args[..], &["--fail-on", "info"]].concat());
+    assert_eq!(code(&o), 1);
+}
+
+#[test]
+fn stdin_is_read_for_dash() {
+    let text = std::fs::read_to_string(root().join(DB_EMPTYDIR)).unwrap();
+    let o = with_stdin(&["--format", "json", "-"], &text);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    let files: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        !files.is_empty() && files.iter().all(|f| *f == "<stdin>"),
+        "{files:?}"
+    );
+}
+
+#[test]
+fn helm_output_names_templates() {
+    // Like `helm template`: each document after `---` and its own `# Source:` line.
+    let text = std::fs::read_to_string(root().join(DB_EMPTYDIR)).unwrap();
+    let helm: String = text
+        .split("\n---\n")
+        .enumerate()
+        .map(|(i, doc)| {
+            format!(
+                "---\n# Source: db/templates/part-{i}.yaml\n{}\n",
+                doc.trim_end()
+            )
+        })
+        .collect();
+    let o = with_stdin(&["--format", "json", "-"], &helm);
+    let v = json(&o);
+    let findings = v["findings"].as_array().unwrap();
+    let emptydir = findings
+        .iter()
+        .find(|f| f["rule"] == "statefulset-emptydir-data")
+        .unwrap();
+    assert_eq!(emptydir["template"], "db/templates/part-3.yaml");
+    assert_eq!(emptydir["line"], 71, "{emptydir}");
+    let config = findings
+        .iter()
+        .find(|f| f["object"]["kind"] == "ConfigMap")
+        .unwrap();
+    assert_eq!(config["template"], "db/templates/part-0.yaml");
+}
+
+#[test]
+fn a_syntax_error_in_one_file_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a-bad.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: [1, 2\n  b: 3\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b-bad.json"),
+        "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\",, }\n",
+    )
+    .unwrap();
+    std::fs::copy(root().join(DB_EMPTYDIR), dir.path().join("c-db.yaml")).unwrap();
+    let o = run_in(dir.path(), &["--no-color", "."]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("./a-bad.yaml:5:"), "{err}");
+    assert!(err.contains("invalid YAML in document 1"), "{err}");
+    assert!(err.contains("./b-bad.json:1:"), "{err}");
+    assert!(err.contains("invalid JSON in document 1"), "{err}");
+    assert!(
+        stdout(&o).contains("./c-db.yaml:66:11: error[statefulset-emptydir-data]"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("2 input or rule errors prevented a complete check"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn missing_files_and_bad_fields_are_errors_naming_file_document_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.yaml"), "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  namespace: [hunter2]\n").unwrap();
+    let o = run_in(dir.path(), &["--no-color", "x.yaml", "nope.yaml"]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("nope.yaml: error: cannot read: No such file or directory"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "x.yaml:9:14: error: document 2: `metadata.namespace` must be a string, not a list"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2") && !stdout(&o).contains("hunter2"),
+        "values are never quoted"
+    );
+}
+
+#[test]
+fn non_kubernetes_yaml_is_skipped_with_a_notice_in_verbose_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: chart\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    let o = run_in(dir.path(), &["--no-color", "."]);
+    assert_eq!(code(&o), 0);
+    assert!(!stderr(&o).contains("skipped"));
+    let o = run_in(dir.path(), &["--no-color", "-v", "."]);
+    assert!(
+        stderr(&o).contains("./Chart.yaml: note: document 1: skipped: no apiVersion and kind"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn suppressed_findings_are_counted_and_shown_on_request() {
+    let text = std::fs::read_to_string(root().join(DB_EMPTYDIR)).unwrap().replace(
+        "  name: db\n  namespace: kubernetes-ws-3\n  labels:",
+        "  name: db\n  namespace: kubernetes-ws-3\n  annotations:\n    ws3.dev/ignore: statefulset-emptydir-data\n  labels:",
+    );
+    let args = [
+        "--no-color",
+        "--disable",
+        "postgres-credentials-in-configmap",
+        "--disable",
+        "namespace-default-deny",
+        "-",
+    ];
+    let o = with_stdin(&args, &text);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("All checks passed: 1 file (4 objects), 1 suppressed."),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("error[statefulset-emptydir-data]"));
+    let o = with_stdin(&[&args[..], &["--show-suppressed"]].concat(), &text);
+    assert!(
+        stdout(&o).contains("error[statefulset-emptydir-data]"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("(suppressed)"), "{}", stdout(&o));
+    let o = with_stdin(&["--format", "json", "-"], &text);
+    let v = json(&o);
+    let findings = v["findings"].as_array().unwrap();
+    let emptydir = findings
+        .iter()
+        .find(|f| f["rule"] == "statefulset-emptydir-data")
+        .unwrap();
+    assert_eq!(emptydir["suppressed"], true);
+    assert_eq!(v["summary"]["suppressed"], 1);
+}
+
+#[test]
+fn rules_lists_every_rule() {
+    let o = run(&["rules"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("ID "), "{out}");
+    for id in [
+        "statefulset-emptydir-data",
+        "postgres-credentials-in-configmap",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {out}"));
+        assert!(
+            line.contains("error") && line.contains("built-in"),
+            "{line}"
+        );
+    }
+    let o = run(&[
+        "rules",
+        "--disable",
+        "statefulset-emptydir-data",
+        "--format",
+        "json",
+    ]);
+    let v = json(&o);
+    let rule = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "statefulset-emptydir-data")
+        .unwrap();
+    assert_eq!(rule["enabled"], false);
+}
+
+#[test]
+fn explain_prints_the_docs() {
+    let o = run(&["explain", "statefulset-emptydir-data"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("# statefulset-emptydir-data"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("## Use instead"));
+    let o = run(&["explain", "no-such-rule"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("unknown rule `no-such-rule` (known rules: "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".ws3.yaml"),
+        "disabel: [statefulset-emptydir-data]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("ok.yaml"), CLEAN).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // Found upward from the working directory.
+    let o = run_in(&sub, &["../ok.yaml"]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: ") && err.contains("disabel") && err.contains(".ws3.yaml"),
+        "{err}"
+    );
+    let o = run_in(dir.path(), &["--config", "missing.yaml", "ok.yaml"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("missing.yaml"), "{}", stderr(&o));
+    std::fs::write(dir.path().join(".ws3.yaml"), "disable: [no-such-rule]\n").unwrap();
+    let o = run_in(dir.path(), &["ok.yaml"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no-such-rule"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(code(&run(&[])), 2);
+    assert_eq!(code(&run(&["--format", "xml", "x.yaml"])), 2);
+    assert_eq!(code(&run(&["--help"])), 0);
+}
+
+#[test]
+fn a_bad_rule_module_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("junk.wasm"), b"not wasm").unwrap();
+    std::fs::write(dir.path().join("ok.yaml"), CLEAN).unwrap();
+    let o = run_in(dir.path(), &["--rules", "junk.wasm", "ok.yaml"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("junk.wasm"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_namespace_option_sets_the_default_namespace() {
+    let text = std::fs::read_to_string(root().join(DB_EMPTYDIR))
+        .unwrap()
+        .replace("  namespace: kubernetes-ws-3\n", "");
+    let o = with_stdin(&["--format", "json", "--namespace", "team-a", "-"], &text);
+    let v = json(&o);
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["object"]["namespace"] == "team-a"),
+        "{v}"
+    );
+    // Cross-object rules see objects of the default namespace: the StatefulSet's envFrom-free
+    // configMapKeyRef to db-config still finds the ConfigMap.
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "postgres-credentials-in-configmap")
+    );
+}
+
+#[test]
+fn github_annotations() {
+    let o = run(&["--format", "github", DB_EMPTYDIR]);
+    assert_eq!(code(&o), 1);
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.contains("title=statefulset-emptydir-data"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.starts_with(&format!(
+            "::error file={DB_EMPTYDIR},line=66,col=11,endLine=66,endColumn=23,title="
+        )),
+        "{line}"
+    );
+    assert!(line.contains("%0Ahelp: "), "{line}");
+}
+
+/// The course manifests, in every format.
+mod snapshots {
+    use super::*;
+
+    const COURSE: &str = "tests/fixtures/course";
+
+    #[test]
+    fn text() {
+        let o = run(&["--no-color", COURSE]);
+        insta::assert_snapshot!(format!("exit code: {}\n{}", code(&o), stdout(&o)));
+    }
+
+    #[test]
+    fn json_format() {
+        let o = run(&["--format", "json", COURSE]);
+        assert!(code(&o) == 1, "{}", stderr(&o));
+        insta::assert_json_snapshot!(json(&o));
+    }
+
+    #[test]
+    fn sarif() {
+        let o = run(&["--format", "sarif", COURSE]);
+        let mut log = json(&o);
+        validate_sarif(&log);
+        log["runs"][0]["tool"]["driver"]["version"] = "[version]".into();
+        // The rules' documentation is the modules' (tested with the rules); keep it out of the
+        // snapshot so that editing a README does not break it.
+        for rule in log["runs"][0]["tool"]["driver"]["rules"]
+            .as_array_mut()
+            .unwrap()
+        {
+            let id = rule["id"].as_str().unwrap().to_owned();
+            let help = &mut rule["help"];
+            assert!(
+                help["markdown"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("# {id}\n")),
+                "{help}"
+            );
+            assert_eq!(help["markdown"], help["text"]);
+            *help = serde_json::json!({ "text": format!("[docs of {id}]"), "markdown": format!("[docs of {id}]") });
+        }
+        insta::assert_json_snapshot!(log);
+    }
+
+    #[test]
+    fn github() {
+        let o = run(&["--format", "github", COURSE]);
+        insta::assert_snapshot!(stdout(&o));
+    }
+
+    #[test]
+    fn sarif_with_errors_and_suppressions_validates() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(root().join(DB_EMPTYDIR)).unwrap().replace(
+            "  name: db\n  namespace: kubernetes-ws-3\n  labels:",
+            "  name: db\n  namespace: kubernetes-ws-3\n  annotations:\n    ws3.dev/ignore: statefulset-emptydir-data\n  labels:",
+        );
+        std::fs::write(dir.path().join("db.yaml"), text).unwrap();
+        std::fs::write(dir.path().join("bad file.yaml"), "a: [\n").unwrap();
+        let o = run_in(dir.path(), &["--format", "sarif", "."]);
+        assert_eq!(code(&o), 2);
+        let log = json(&o);
+        validate_sarif(&log);
+        let run = &log["runs"][0];
+        assert_eq!(run["invocations"][0]["executionSuccessful"], false);
+        let note = &run["invocations"][0]["toolExecutionNotifications"][0];
+        assert_eq!(
+            note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "./bad%20file.yaml"
+        );
+        let suppressed: Vec<_> = run["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["suppressions"][0]["kind"] == "inSource")
+            .collect();
+        assert_eq!(suppressed.len(), 1);
+    }
+
+    fn validate_sarif(log: &serde_json::Value) {
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("tests/fixtures/sarif-schema-2.1.0.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(log)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "SARIF does not validate:\n{}",
+            errors.join("\n")
+        );
+    }
+}
