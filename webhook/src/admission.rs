@@ -570,8 +570,7 @@ impl Evaluator {
         let kind = req.kind_ref();
         let mut decision = Decision::evaluated();
         for rule in self.applicable(&kind) {
-            self.metrics
-                .evaluation(&rule.rule.meta().id, std::time::Duration::ZERO, true);
+            self.metrics.rule_error(&rule.rule.meta().id);
             self.fail(rule, why, &mut decision);
         }
         decision

@@ -3,6 +3,7 @@
 //! - `ws3_admission_requests_total{kind,operation,decision}`: reviews answered; decision is
 //!   `allowed`, `denied` or `invalid` (a body that could not be read).
 //! - `ws3_admission_request_duration_seconds`: histogram of review latency in the handler.
+//! - `ws3_admission_in_flight`: reviews being answered now.
 //! - `ws3_findings_total{rule,action}`: findings by rule; action is `deny`, `warn` or `suppressed`.
 //! - `ws3_rule_errors_total{rule}`: module failures (trap, timeout, memory, invalid result).
 //! - `ws3_rule_evaluation_seconds{rule}`: histogram of one module evaluation.
@@ -110,6 +111,7 @@ pub const RESOURCES: [&str; 5] = [
 pub struct Metrics {
     requests: Mutex<HashMap<(String, String, &'static str), u64>>,
     latency: Histogram,
+    in_flight: AtomicU64,
     rules: OnceLock<BTreeMap<String, RuleMetrics>>,
     cache_synced: [AtomicBool; RESOURCES.len()],
     modules_ready: AtomicBool,
@@ -128,6 +130,7 @@ impl Metrics {
         Self {
             requests: Mutex::new(HashMap::new()),
             latency: Histogram::default(),
+            in_flight: AtomicU64::new(0),
             rules: OnceLock::new(),
             cache_synced: Default::default(),
             modules_ready: AtomicBool::new(false),
@@ -167,6 +170,17 @@ impl Metrics {
         }
     }
 
+    /// Marks a review as in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    /// Reviews being answered now.
+    pub fn in_flight_now(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Counts one finding.
     pub fn finding(&self, rule: &str, action: FindingAction) {
         if let Some(m) = self.rule(rule) {
@@ -186,6 +200,13 @@ impl Metrics {
             if failed {
                 m.errors.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Counts a rule that could not run at all (no slot or no time left before the deadline).
+    pub fn rule_error(&self, rule: &str) {
+        if let Some(m) = self.rule(rule) {
+            m.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -273,6 +294,9 @@ impl Metrics {
         self.latency
             .render(&mut out, "ws3_admission_request_duration_seconds", "");
 
+        out.push_str("# HELP ws3_admission_in_flight Admission reviews being answered.\n");
+        out.push_str("# TYPE ws3_admission_in_flight gauge\n");
+        let _ = writeln!(out, "ws3_admission_in_flight {}", self.in_flight_now());
         out.push_str(
             "# HELP ws3_findings_total Findings by rule and what they did to the review.\n",
         );
@@ -328,6 +352,16 @@ impl Metrics {
         out.push_str("# TYPE ws3_ready gauge\n");
         let _ = writeln!(out, "ws3_ready {}", u8::from(self.ready()));
         out
+    }
+}
+
+/// A review in flight; counted until dropped.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -389,6 +423,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ws3_ready 0"), "{text}");
+        let guard = m.in_flight();
+        assert!(m.render().contains("ws3_admission_in_flight 1"));
+        drop(guard);
+        assert!(m.render().contains("ws3_admission_in_flight 0"));
         assert!(!m.ready());
     }
 

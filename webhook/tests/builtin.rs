@@ -144,6 +144,29 @@ fn deleting_the_covering_policy_is_denied() {
 }
 
 #[test]
+fn weakening_the_covering_policy_is_denied() {
+    if !builtins_present() {
+        return;
+    }
+    // An UPDATE that adds an allow-all ingress rule to the default-deny policy.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fixture("networkpolicy-create-default-deny-ingress-017")).unwrap();
+    let request = &mut v["request"];
+    request["operation"] = "UPDATE".into();
+    request["oldObject"] = request["object"].clone();
+    request["object"]["spec"]["ingress"] = serde_json::json!([{}]);
+    let d = judge(&v.to_string(), course_cluster());
+    assert!(!d.allowed, "{d:#?}");
+    assert_eq!(d.denied_by, ["namespace-default-deny"]);
+    // An update that keeps it denying everything (a new label) is fine.
+    let request = &mut v["request"];
+    request["object"] = request["oldObject"].clone();
+    request["object"]["metadata"]["labels"] = serde_json::json!({ "team": "db" });
+    let d = judge(&v.to_string(), course_cluster());
+    assert!(d.allowed, "{d:#?}");
+}
+
+#[test]
 fn deleting_a_headless_service_a_statefulset_uses_is_denied() {
     if !builtins_present() {
         return;

@@ -167,7 +167,7 @@ fn names(objects: &[Arc<str>]) -> Vec<String> {
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..200 {
+    for _ in 0..800 {
         if check() {
             return;
         }

@@ -483,7 +483,20 @@ async fn shutdown_finishes_reviews_in_flight() {
         conn.post("/validate", fixture("service-create-db-headless-004"))
             .await
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Wait until the server is answering it.
+    let mut answering = false;
+    for _ in 0..2000 {
+        if http_get(health, "/metrics")
+            .await
+            .1
+            .contains("ws3_admission_in_flight 1")
+        {
+            answering = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(answering, "the review never reached the server");
     let Running { stop, task, ca, .. } = server;
     let _ = stop.unwrap().send(());
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -528,5 +541,21 @@ async fn the_review_deadline_answers_before_the_api_server_gives_up() {
         message.contains("[test-loop]") && message.contains("review deadline"),
         "{message}"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_2_and_1_3_are_served() {
+    let server = start(false, |_| {}).await;
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = client::config_with(&[&server.ca.pem], None, &[version]);
+        let mut conn = client::connect(server.addr, &config).await.unwrap();
+        let body = fixture("secret-create-manifest-secret-015");
+        assert_eq!(
+            review(&mut conn, &body).await["response"]["allowed"],
+            true,
+            "{version:?}"
+        );
+    }
     server.shutdown().await;
 }

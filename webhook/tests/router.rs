@@ -16,6 +16,14 @@ use ws3_engine::{Mode, OnError};
 use ws3_webhook::{AppState, admission::Evaluator, health_router, metrics::Metrics, router};
 
 fn app(slots: usize, timeout: Duration) -> (axum::Router, Arc<Metrics>) {
+    let (router, metrics, _) = app_with_slots(slots, timeout);
+    (router, metrics)
+}
+
+fn app_with_slots(
+    slots: usize,
+    timeout: Duration,
+) -> (axum::Router, Arc<Metrics>, Arc<tokio::sync::Semaphore>) {
     let engine = engine(300);
     let rules = standard_rules()
         .iter()
@@ -30,7 +38,8 @@ fn app(slots: usize, timeout: Duration) -> (axum::Router, Arc<Metrics>) {
         Arc::clone(&metrics),
     ));
     let state = AppState::new(evaluator, Arc::new(FakeSource::default()), slots, timeout);
-    (router(state), metrics)
+    let semaphore = Arc::clone(&state.slots);
+    (router(state), metrics, semaphore)
 }
 
 async fn post(
@@ -133,12 +142,14 @@ async fn bodies_that_are_not_reviews_get_http_errors_with_clear_messages() {
 async fn waiting_for_a_slot_counts_against_the_deadline() {
     // One slot, taken by a review whose rule loops until its 300 ms deadline; the second review
     // cannot get the slot within its 100 ms and is answered, naming the rules it could not run.
-    let (app, _) = app(1, Duration::from_millis(100));
+    let (app, _, slots) = app_with_slots(1, Duration::from_millis(100));
     let slow = tokio::spawn({
         let app = app.clone();
         async move { post(&app, fixture("service-create-db-headless-004"), None).await }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    while slots.available_permits() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let (status, text) = post(&app, fixture("statefulset-create-db-006"), None).await;
     assert_eq!(status, StatusCode::OK);
     let v: Value = serde_json::from_str(&text).unwrap();

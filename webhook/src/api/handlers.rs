@@ -17,6 +17,8 @@ use crate::admission::{Decision, ReviewRequest};
 /// review that can be read gets HTTP 200, whatever the rules say or however they fail.
 pub async fn validate(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
+    let metrics = Arc::clone(&state.metrics);
+    let _in_flight = metrics.in_flight();
     let req = match AdmissionBody::from_request(request, &()).await {
         Ok(AdmissionBody(req)) => Arc::new(req),
         Err(error) => {

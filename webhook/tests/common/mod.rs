@@ -244,6 +244,15 @@ pub mod client {
 
     /// A TLS client configuration trusting `ca_pems`, optionally presenting a client cert.
     pub fn config(ca_pems: &[&str], client: Option<(&str, &str)>) -> Arc<ClientConfig> {
+        config_with(ca_pems, client, rustls::DEFAULT_VERSIONS)
+    }
+
+    /// Like [`config`], offering only these TLS versions.
+    pub fn config_with(
+        ca_pems: &[&str],
+        client: Option<(&str, &str)>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         for pem in ca_pems {
             for cert in certs(pem) {
@@ -252,7 +261,7 @@ pub mod client {
         }
         let builder =
             ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
+                .with_protocol_versions(versions)
                 .unwrap()
                 .with_root_certificates(roots);
         let config = match client {
