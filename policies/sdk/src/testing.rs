@@ -117,3 +117,40 @@ pub fn lint<R: Rule>(object: serde_json::Value, others: &[serde_json::Value]) ->
         Err(e) => panic!("rule {} returned an error: {e}", R::META.id),
     }
 }
+
+/// Lints a whole file set as `ws3-lint` does: objects without a namespace are in `default`
+/// (Namespaces excepted), every object of a kind `R` applies to is reviewed in order, and
+/// findings about another object (with a `subject`) are kept once per (rule id, subject), the
+/// first in file order.
+pub fn lint_set<R: Rule>(objects: &[serde_json::Value]) -> Vec<Finding> {
+    let objects: Vec<serde_json::Value> = objects
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            if o["kind"] != "Namespace" && o["metadata"]["namespace"].is_null() {
+                o["metadata"]["namespace"] = serde_json::json!("default");
+            }
+            o
+        })
+        .collect();
+    let mut out: Vec<Finding> = Vec::new();
+    for object in &objects {
+        let applies = R::META.applies_to.iter().any(|k| {
+            str_at(object, &["kind"]) == k.kind
+                && group_of(str_at(object, &["apiVersion"])) == k.group
+        });
+        if !applies {
+            continue;
+        }
+        for finding in lint::<R>(object.clone(), &objects) {
+            let seen = finding.subject.is_some()
+                && out
+                    .iter()
+                    .any(|f| f.rule_id == finding.rule_id && f.subject == finding.subject);
+            if !seen {
+                out.push(finding);
+            }
+        }
+    }
+    out
+}

@@ -1,5 +1,5 @@
 use serde_json::{Value, json};
-use ws3_policy_sdk::testing::{FakeCluster, group_of, lint, run};
+use ws3_policy_sdk::testing::{FakeCluster, lint, run};
 use ws3_policy_sdk::{Finding, KindRef, ObjectRef, Operation, Rule, Severity, WORKLOAD_KINDS};
 
 use super::NamespaceDefaultDeny as R;
@@ -120,38 +120,8 @@ fn admit(
     run::<R>(op, object, old, &FakeCluster::new(cluster.iter().cloned())).expect("rule succeeds")
 }
 
-/// Lints a whole file set as `ws3-lint` does: objects without a namespace are in `default`, every
-/// object of a kind the rule applies to is reviewed, and findings are deduplicated by
-/// (rule id, subject), the first in file order kept.
 fn lint_set(objects: &[Value]) -> Vec<Finding> {
-    let objects: Vec<Value> = objects
-        .iter()
-        .cloned()
-        .map(|mut o| {
-            if o["kind"] != "Namespace" && o["metadata"]["namespace"].is_null() {
-                o["metadata"]["namespace"] = json!("default");
-            }
-            o
-        })
-        .collect();
-    let mut out: Vec<Finding> = Vec::new();
-    for o in &objects {
-        let applies = R::META.applies_to.iter().any(|k| {
-            o["kind"] == k.kind && group_of(o["apiVersion"].as_str().unwrap_or_default()) == k.group
-        });
-        if !applies {
-            continue;
-        }
-        for f in lint::<R>(o.clone(), &objects) {
-            if !out
-                .iter()
-                .any(|seen| seen.rule_id == f.rule_id && seen.subject == f.subject)
-            {
-                out.push(f);
-            }
-        }
-    }
-    out
+    ws3_policy_sdk::testing::lint_set::<R>(objects)
 }
 
 fn subject(f: &Finding) -> &str {

@@ -1,5 +1,5 @@
 use serde_json::{Value, json};
-use ws3_policy_sdk::testing::{FakeCluster, group_of, lint, run};
+use ws3_policy_sdk::testing::{FakeCluster, lint, run};
 use ws3_policy_sdk::{Finding, KindRef, Operation, Rule, Severity};
 
 use super::StatefulSetHeadlessService as R;
@@ -84,29 +84,8 @@ fn admit(
     run::<R>(op, object, old, &FakeCluster::new(cluster.iter().cloned())).expect("rule succeeds")
 }
 
-/// Lints a whole file set as `ws3-lint` does: objects without a namespace are in `default`, every
-/// object of a kind the rule applies to is reviewed.
 fn lint_set(objects: &[Value]) -> Vec<Finding> {
-    let objects: Vec<Value> = objects
-        .iter()
-        .cloned()
-        .map(|mut o| {
-            if o["metadata"]["namespace"].is_null() {
-                o["metadata"]["namespace"] = json!("default");
-            }
-            o
-        })
-        .collect();
-    objects
-        .iter()
-        .filter(|o| {
-            R::META.applies_to.iter().any(|k| {
-                o["kind"] == k.kind
-                    && group_of(o["apiVersion"].as_str().unwrap_or_default()) == k.group
-            })
-        })
-        .flat_map(|o| lint::<R>(o.clone(), &objects))
-        .collect()
+    ws3_policy_sdk::testing::lint_set::<R>(objects)
 }
 
 #[test]
