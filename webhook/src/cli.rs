@@ -75,8 +75,8 @@ pub struct ServeArgs {
     #[arg(long, env = "WS3_CERT_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub cert_reload_interval: Duration,
 
-    /// Where compiled rule modules are cached (default: `$XDG_CACHE_HOME/ws3` or
-    /// `$HOME/.cache/ws3`); `none` disables the cache.
+    /// Where compiled rule modules are cached (default: `$XDG_CACHE_HOME/ws3/modules` or
+    /// `$HOME/.cache/ws3/modules`); `none` disables the cache.
     #[arg(long, env = "WS3_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 

@@ -68,15 +68,19 @@ pub struct EngineOptions {
 }
 
 /// The cache directory used when none is configured: `$WS3_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/ws3`, else `$HOME/.cache/ws3`.
+/// `$XDG_CACHE_HOME/ws3/modules`, else `$HOME/.cache/ws3/modules`.
+///
+/// wasmtime owns this directory: its cache cleanup deletes files it did not write, so it must
+/// hold nothing else.
 pub fn default_cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("WS3_CACHE_DIR") {
         return Some(PathBuf::from(dir));
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(PathBuf::from(dir).join("ws3"));
-    }
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("ws3"))
+    let base = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+    };
+    Some(base.join("ws3").join("modules"))
 }
 
 /// Advances the engine's epoch every [`TICK`] until dropped.
