@@ -460,4 +460,8 @@ fn main() {
         counts.windows(2).all(|w| w[0] == w[1]),
         "the same findings whatever the number of workers"
     );
+    println!(
+        "machine after: {:.2}x speedup on {cores} threads",
+        available_speedup(cores)
+    );
 }
