@@ -233,3 +233,40 @@ fn compiled_modules_are_cached_on_disk() {
         "second start reuses the compiled module"
     );
 }
+
+/// The webhook's engine (pooled instances, bounds-checked memories without guard regions)
+/// enforces the same limits, and its slots come back clean after a failure.
+#[test]
+fn the_pooled_engine_enforces_the_same_limits() {
+    let engine = Engine::new(&EngineOptions {
+        limits: Limits {
+            deadline: Duration::from_millis(100),
+            max_memory: 4 << 20,
+        },
+        pooling: Some(2),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let err = evaluate(&engine, &rule(Behaviour::Loop)).unwrap_err();
+    assert!(matches!(err, EvalError::Timeout { .. }), "{err:?}");
+    let err = evaluate(&engine, &rule(Behaviour::Trap)).unwrap_err();
+    assert!(matches!(err, EvalError::Trap { .. }), "{err:?}");
+    let err = evaluate(&engine, &rule(Behaviour::GrowMemory)).unwrap_err();
+    assert!(
+        matches!(err, EvalError::OutOfMemory { limit_mib: 4, .. }),
+        "{err:?}"
+    );
+    let err = evaluate(&engine, &rule(Behaviour::WildPointer)).unwrap_err();
+    assert!(matches!(err, EvalError::Invalid { .. }), "{err:?}");
+    // Many more evaluations than slots: each gets a fresh, working instance.
+    let fine = engine
+        .load(&ok_empty().component(), Origin::Bytes("f".into()))
+        .unwrap();
+    for _ in 0..50 {
+        assert!(
+            fine.evaluate(&engine, Arc::new(NoObjects), &request())
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -51,7 +51,7 @@ pub use k8s_openapi;
 pub use path::Path;
 pub use request::{Error, Request};
 pub use serde_json;
-pub use workload::{PodTemplate, WORKLOAD_KINDS, is_controlled, pod_template};
+pub use workload::{PodTemplate, WORKLOAD_KINDS, is_controlled, is_workload_kind, pod_template};
 
 /// Everything a rule author needs in scope.
 pub mod prelude {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 
 use crate::Operation;
@@ -68,9 +69,14 @@ fn redact_quoted(message: &str) -> String {
 }
 
 /// Decodes JSON into `T`, naming the failing field on error.
+///
+/// Tracking the path of every field costs more than half again the decoding itself, so the path
+/// is only worked out, by decoding a second time, when the first attempt fails.
 pub(crate) fn decode<T: DeserializeOwned>(what: &str, json: &str) -> Result<T, Error> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| Error::decode(what, e))
+    serde_json::from_str(json).or_else(|_| {
+        let mut de = serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| Error::decode(what, e))
+    })
 }
 
 /// One evaluation: what happens, to which object.
@@ -149,6 +155,42 @@ impl Request {
         self.reviewed_json().map(|j| decode(K::KIND, j)).transpose()
     }
 
+    /// The metadata of the object the decision is about (the object, or on delete the old
+    /// object), without decoding the rest of it.
+    pub fn metadata(&self) -> Result<Option<ObjectMeta>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Metadata {
+            #[serde(default)]
+            metadata: ObjectMeta,
+        }
+        self.reviewed_json()
+            .map(|j| decode::<Metadata>("object", j).map(|m| m.metadata))
+            .transpose()
+    }
+
+    /// The object under review decoded as any serde type (`None` on delete).
+    ///
+    /// Decoding a whole Kubernetes object is most of what a rule costs. A rule that needs a few
+    /// fields can declare a struct of just those (serde skips the rest of the JSON quickly):
+    ///
+    /// ```
+    /// # use ws3_policy_sdk::prelude::*;
+    /// #[derive(serde::Deserialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct Spec { service_name: Option<String> }
+    /// #[derive(serde::Deserialize)]
+    /// struct Sts { spec: Spec }
+    ///
+    /// let json = r#"{"kind":"StatefulSet","spec":{"serviceName":"db","replicas":3}}"#;
+    /// let req = Request::new(Operation::Lint, Some(json.into()), None, "default");
+    /// let sts: Option<Sts> = req.object_as("StatefulSet")?;
+    /// assert_eq!(sts.unwrap().spec.service_name.as_deref(), Some("db"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn object_as<T: DeserializeOwned>(&self, what: &str) -> Result<Option<T>, Error> {
+        self.object.as_deref().map(|j| decode(what, j)).transpose()
+    }
+
     /// The rule's settings decoded as `T`.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, Error> {
         decode(
@@ -179,6 +221,17 @@ mod tests {
         let err = req.object::<StatefulSet>().unwrap_err();
         assert!(err.message().contains("spec.replicas"), "{err}");
         assert!(!err.message().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn metadata_alone_is_decoded_from_the_reviewed_object() {
+        let json = r#"{"kind":"Pod","metadata":{"name":"p","labels":{"a":"b"}},"spec":{"containers":"not read"}}"#;
+        let req = Request::new(Operation::Delete, None, Some(json.into()), "ns");
+        let meta = req.metadata().unwrap().unwrap();
+        assert_eq!(meta.name.as_deref(), Some("p"));
+        let bad = Request::new(Operation::Create, Some(r#"{"metadata":{"name":7}}"#.into()), None, "ns");
+        let err = bad.metadata().unwrap_err();
+        assert!(err.message().contains("metadata.name"), "{err}");
     }
 
     #[test]

@@ -2,11 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::{
-    apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet},
-    batch::v1::{CronJob, Job},
-    core::v1::{Pod, PodSpec},
-};
+use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::{Error, KindRef, Path, request::decode};
@@ -45,13 +41,60 @@ pub fn is_controlled(meta: &ObjectMeta) -> bool {
         .is_some_and(|refs| refs.iter().any(|r| r.controller == Some(true)))
 }
 
+/// The parts of a workload that hold its pod template: decoding only these skips the rest of the
+/// object (selectors, strategies, claim templates, status) at the speed of a scan.
+mod shape {
+    use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use serde::Deserialize;
+
+    /// A Pod: the spec is the pod spec.
+    #[derive(Deserialize)]
+    pub(super) struct Pod {
+        #[serde(default)]
+        pub metadata: ObjectMeta,
+        pub spec: Option<PodSpec>,
+    }
+
+    /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job: `spec.template`.
+    #[derive(Deserialize)]
+    pub(super) struct Templated {
+        #[serde(default)]
+        pub metadata: ObjectMeta,
+        pub spec: Option<TemplateSpec>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct TemplateSpec {
+        pub template: Option<PodTemplateSpec>,
+    }
+
+    /// CronJob: `spec.jobTemplate.spec.template`.
+    #[derive(Deserialize)]
+    pub(super) struct CronJob {
+        #[serde(default)]
+        pub metadata: ObjectMeta,
+        pub spec: Option<CronJobSpec>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct CronJobSpec {
+        #[serde(rename = "jobTemplate")]
+        pub job_template: Option<JobTemplate>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct JobTemplate {
+        pub spec: Option<TemplateSpec>,
+    }
+}
+
 /// The pod template of a workload object given as JSON, or `None` for other kinds.
 pub fn pod_template(kind: &str, json: &str) -> Result<Option<PodTemplate>, Error> {
-    let template_path = || Path::root().keys(&["spec", "template", "spec"]);
-    let from_template = |kind: &str,
-                         metadata: ObjectMeta,
-                         template: k8s_openapi::api::core::v1::PodTemplateSpec,
+    let from_template = |metadata: ObjectMeta,
+                         template: Option<PodTemplateSpec>,
                          spec_path: Path| {
+        let template = template.unwrap_or_default();
         PodTemplate {
             kind: kind.to_owned(),
             metadata,
@@ -62,7 +105,7 @@ pub fn pod_template(kind: &str, json: &str) -> Result<Option<PodTemplate>, Error
     };
     Ok(Some(match kind {
         "Pod" => {
-            let pod: Pod = decode(kind, json)?;
+            let pod: shape::Pod = decode(kind, json)?;
             PodTemplate {
                 kind: kind.to_owned(),
                 labels: pod.metadata.labels.clone().unwrap_or_default(),
@@ -71,49 +114,28 @@ pub fn pod_template(kind: &str, json: &str) -> Result<Option<PodTemplate>, Error
                 spec_path: Path::root().key("spec"),
             }
         }
-        "Deployment" => {
-            let o: Deployment = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.template, template_path())
-        }
-        "StatefulSet" => {
-            let o: StatefulSet = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.template, template_path())
-        }
-        "DaemonSet" => {
-            let o: DaemonSet = decode(kind, json)?;
-            from_template(kind, o.metadata, o.spec.template, template_path())
-        }
-        "ReplicaSet" => {
-            let o: ReplicaSet = decode(kind, json)?;
-            from_template(
-                kind,
-                o.metadata,
-                o.spec.template.unwrap_or_default(),
-                template_path(),
-            )
-        }
-        "Job" => {
-            let o: Job = decode(kind, json)?;
-            from_template(
-                kind,
-                o.metadata,
-                o.spec.map(|s| s.template).unwrap_or_default(),
-                template_path(),
-            )
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            let o: shape::Templated = decode(kind, json)?;
+            let path = Path::root().keys(&["spec", "template", "spec"]);
+            from_template(o.metadata, o.spec.and_then(|s| s.template), path)
         }
         "CronJob" => {
-            let o: CronJob = decode(kind, json)?;
+            let o: shape::CronJob = decode(kind, json)?;
             let template = o
                 .spec
-                .job_template
-                .spec
-                .map(|s| s.template)
-                .unwrap_or_default();
+                .and_then(|s| s.job_template)
+                .and_then(|j| j.spec)
+                .and_then(|s| s.template);
             let path = Path::root().keys(&["spec", "jobTemplate", "spec", "template", "spec"]);
-            from_template(kind, o.metadata, template, path)
+            from_template(o.metadata, template, path)
         }
         _ => return Ok(None),
     }))
+}
+
+/// Whether `kind` is one of [`WORKLOAD_KINDS`] (any group).
+pub fn is_workload_kind(kind: &str) -> bool {
+    WORKLOAD_KINDS.iter().any(|k| k.kind == kind)
 }
 
 #[cfg(test)]
@@ -130,11 +152,12 @@ mod tests {
         assert_eq!(t.labels.get("a").map(String::as_str), Some("b"));
         assert_eq!(t.spec.containers.len(), 1);
         assert!(pod_template("Service", "{}").unwrap().is_none());
+        assert!(is_workload_kind("CronJob") && !is_workload_kind("Scale"));
     }
 
     #[test]
     fn owned_pods_are_controlled() {
-        let pod: Pod = serde_json::from_str(
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_str(
             r#"{"metadata":{"name":"p","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"r","uid":"u","controller":true}]}}"#,
         )
         .unwrap();

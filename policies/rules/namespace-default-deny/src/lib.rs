@@ -6,7 +6,7 @@ use ws3_policy_sdk::k8s_openapi::api::core::v1::Namespace;
 use ws3_policy_sdk::k8s_openapi::api::networking::v1::NetworkPolicy;
 use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::{is_controlled, pod_template};
+use ws3_policy_sdk::{is_controlled, is_workload_kind};
 
 use coverage::Coverage;
 
@@ -119,13 +119,12 @@ fn review_workload(
     if !matches!(req.operation, Operation::Lint | Operation::Create) {
         return Ok(vec![]); // never block fixing or removing existing workloads
     }
-    let Some(json) = req.object.as_deref() else {
-        return Ok(vec![]);
-    };
-    let Some(workload) = pod_template(kind, json)? else {
+    if req.object.is_none() || !is_workload_kind(kind) {
         return Ok(vec![]); // e.g. a `Scale` sent for a StatefulSet
-    };
-    if is_controlled(&workload.metadata) {
+    }
+    // Only the metadata matters here: the pod template is other rules' business.
+    let metadata = req.metadata()?.unwrap_or_default();
+    if is_controlled(&metadata) {
         return Ok(vec![]);
     }
     let ns = req.namespace.as_str();
@@ -140,7 +139,7 @@ fn review_workload(
     let message = format!(
         "namespace {ns:?} of {} {:?} has no default-deny networkpolicy for {}",
         kind.to_lowercase(),
-        name_of(&workload.metadata),
+        name_of(&metadata),
         missing.words(),
     );
     Ok(vec![finding(

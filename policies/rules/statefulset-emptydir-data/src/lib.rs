@@ -2,7 +2,6 @@
 
 mod dirs;
 
-use ws3_policy_sdk::k8s_openapi::api::apps::v1::StatefulSet;
 use ws3_policy_sdk::k8s_openapi::api::core::v1::{Container, PodSpec};
 use ws3_policy_sdk::prelude::*;
 use ws3_policy_sdk::{is_controlled, pod_template};
@@ -39,11 +38,11 @@ impl Rule for StatefulSetEmptyDirData {
         if template.kind != "StatefulSet" || is_controlled(&template.metadata) {
             return Ok(vec![]);
         }
-        // The pod template does not carry the claim templates; read them from the object.
+        // The pod template does not carry the claim templates; count them in the object
+        // without decoding it all again.
         let has_claim_templates = req
-            .object::<StatefulSet>()?
-            .and_then(|sts| sts.spec.volume_claim_templates)
-            .is_some_and(|claims| !claims.is_empty());
+            .object_as::<ClaimTemplates>("StatefulSet")?
+            .is_some_and(|sts| sts.spec.volume_claim_templates.0 > 0);
 
         let spec = &template.spec;
         let check = Check {
@@ -63,6 +62,30 @@ impl Rule for StatefulSetEmptyDirData {
 }
 
 ws3_policy_sdk::export_rule!(StatefulSetEmptyDirData);
+
+/// `spec.volumeClaimTemplates` of a StatefulSet, counted and otherwise skipped.
+#[derive(serde::Deserialize)]
+struct ClaimTemplates {
+    #[serde(default)]
+    spec: ClaimTemplatesSpec,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ClaimTemplatesSpec {
+    #[serde(rename = "volumeClaimTemplates", default)]
+    volume_claim_templates: Count,
+}
+
+/// The length of a JSON array (`null` counts as empty), its elements skipped unread.
+#[derive(Default)]
+struct Count(usize);
+
+impl<'de> serde::Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let items = Option::<Vec<serde::de::IgnoredAny>>::deserialize(de)?;
+        Ok(Self(items.map_or(0, |v| v.len())))
+    }
+}
 
 /// Whether the pod spec has a PersistentVolumeClaim or generic ephemeral volume.
 fn has_persistent_volume(spec: &PodSpec) -> bool {

@@ -89,9 +89,36 @@ fn selector_hint(labels: &Labels) -> String {
     }
 }
 
+/// The parts of a StatefulSet this rule reads: decoding only these lets serde skip the pod spec.
+mod shape {
+    use serde::Deserialize;
+    use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    #[derive(Deserialize)]
+    pub(super) struct StatefulSet {
+        #[serde(default)]
+        pub metadata: ObjectMeta,
+        #[serde(default)]
+        pub spec: Spec,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Spec {
+        pub service_name: Option<String>,
+        #[serde(default)]
+        pub template: Template,
+    }
+
+    #[derive(Deserialize, Default)]
+    pub(super) struct Template {
+        pub metadata: Option<ObjectMeta>,
+    }
+}
+
 fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
     // No object on delete: removing a StatefulSet is never blocked.
-    let Some(sts) = req.object::<StatefulSet>()? else {
+    let Some(sts) = req.object_as::<shape::StatefulSet>("StatefulSet")? else {
         return Ok(vec![]);
     };
     if is_controlled(&sts.metadata) {
