@@ -63,7 +63,11 @@ fn main() {
         let rules = RuleSet::load(&engine, &Config::default(), &[], &[]).unwrap();
         println!(
             "\n{} allocator",
-            if pooling.is_some() { "pooling" } else { "on-demand" }
+            if pooling.is_some() {
+                "pooling"
+            } else {
+                "on-demand"
+            }
         );
         println!(
             "{:<36} {:>12} {:>14} {:>12}",
@@ -75,7 +79,8 @@ fn main() {
                 rule.instantiate(&engine, Arc::clone(&source)).unwrap();
             });
             let fresh = per_call(|| {
-                rule.evaluate(&engine, Arc::clone(&source), &request).unwrap();
+                rule.evaluate(&engine, Arc::clone(&source), &request)
+                    .unwrap();
             });
             let mut warm_instance = rule.instantiate(&engine, Arc::clone(&source)).unwrap();
             let warm = per_call(|| {

@@ -229,7 +229,12 @@ mod tests {
         let req = Request::new(Operation::Delete, None, Some(json.into()), "ns");
         let meta = req.metadata().unwrap().unwrap();
         assert_eq!(meta.name.as_deref(), Some("p"));
-        let bad = Request::new(Operation::Create, Some(r#"{"metadata":{"name":7}}"#.into()), None, "ns");
+        let bad = Request::new(
+            Operation::Create,
+            Some(r#"{"metadata":{"name":7}}"#.into()),
+            None,
+            "ns",
+        );
         let err = bad.metadata().unwrap_err();
         assert!(err.message().contains("metadata.name"), "{err}");
     }

@@ -91,18 +91,17 @@ mod shape {
 
 /// The pod template of a workload object given as JSON, or `None` for other kinds.
 pub fn pod_template(kind: &str, json: &str) -> Result<Option<PodTemplate>, Error> {
-    let from_template = |metadata: ObjectMeta,
-                         template: Option<PodTemplateSpec>,
-                         spec_path: Path| {
-        let template = template.unwrap_or_default();
-        PodTemplate {
-            kind: kind.to_owned(),
-            metadata,
-            labels: template.metadata.and_then(|m| m.labels).unwrap_or_default(),
-            spec: template.spec.unwrap_or_default(),
-            spec_path,
-        }
-    };
+    let from_template =
+        |metadata: ObjectMeta, template: Option<PodTemplateSpec>, spec_path: Path| {
+            let template = template.unwrap_or_default();
+            PodTemplate {
+                kind: kind.to_owned(),
+                metadata,
+                labels: template.metadata.and_then(|m| m.labels).unwrap_or_default(),
+                spec: template.spec.unwrap_or_default(),
+                spec_path,
+            }
+        };
     Ok(Some(match kind {
         "Pod" => {
             let pod: shape::Pod = decode(kind, json)?;
