@@ -25,7 +25,7 @@ use common::{client, fixture, fixture_object, pki};
 use ws3_engine::{KindRef, ObjectSource};
 use ws3_webhook::{ClusterContext, ServeOptions, Server, tls::TlsFiles};
 
-/// Seconds of load per (review, concurrency) point.
+/// Seconds of load per (review, concurrency) point, unless `WS3_BENCH_SECONDS` says otherwise.
 const POINT: Duration = Duration::from_secs(3);
 /// Upper bound on requests per point, whatever the speed.
 const MAX_REQUESTS: usize = 200_000;
@@ -132,6 +132,11 @@ impl Drop for ServerProcess {
 }
 
 impl ServerProcess {
+    /// CPU time the server has used so far (user + system).
+    fn cpu_time(&self) -> Duration {
+        cpu_time(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -142,6 +147,22 @@ impl ServerProcess {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// User + system CPU time from a `/proc/.../stat` file (zero where there is none).
+fn cpu_time(stat: &str) -> Duration {
+    let stat = std::fs::read_to_string(stat).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // The kernel reports clock ticks of USER_HZ, 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 async fn spawn_server(dir: &Path, cache: &Path) -> ServerProcess {
@@ -202,7 +223,11 @@ async fn load(
     concurrency: usize,
 ) -> Point {
     let started = Instant::now();
-    let stop_at = started + POINT;
+    let point = std::env::var("WS3_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(POINT, Duration::from_secs_f64);
+    let stop_at = started + point;
     let per_worker = MAX_REQUESTS / concurrency;
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -295,25 +320,53 @@ fn main() {
 
         println!();
         println!(
-            "{:<8} {:>4} {:>10} {:>10} {:>10} {:>10} {:>7}",
-            "review", "c", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+            "{:<8} {:>4} {:>10} {:>10} {:>10} {:>10} {:>7} {:>12} {:>12}",
+            "review",
+            "c",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "server µs/r",
+            "client µs/r"
         );
+        // Optional filters after `--`, e.g. `-- allowed 64` to profile one point.
+        let filters: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with("--"))
+            .collect();
+        let (counts, names): (Vec<&String>, Vec<&String>) =
+            filters.iter().partition(|f| f.parse::<usize>().is_ok());
+        let wanted = |name: &str, c: usize| {
+            (names.is_empty() || names.iter().any(|n| *n == name))
+                && (counts.is_empty() || counts.iter().any(|n| **n == c.to_string()))
+        };
         for (name, body) in [
             ("allowed", allowed),
             ("denied", denied),
             ("no-rule", no_rule),
         ] {
             for c in [1, 16, 64] {
+                if !wanted(name, c) {
+                    continue;
+                }
+                let (server_cpu, client_cpu) = (server.cpu_time(), cpu_time("/proc/self/stat"));
                 let p = load(server.addr, &config, body, c).await;
+                let per_review = |d: Duration| d.as_secs_f64() * 1e6 / p.requests.max(1) as f64;
+                let server_cpu = per_review(server.cpu_time().saturating_sub(server_cpu));
+                let client_cpu = per_review(cpu_time("/proc/self/stat").saturating_sub(client_cpu));
                 println!(
-                    "{:<8} {:>4} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>7}",
+                    "{:<8} {:>4} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>7} {:>12.1} {:>12.1}",
                     name,
                     c,
                     p.requests,
                     p.requests as f64 / p.elapsed.as_secs_f64(),
                     ms(percentile(&p.latencies, 0.5)),
                     ms(percentile(&p.latencies, 0.99)),
-                    p.errors
+                    p.errors,
+                    server_cpu,
+                    client_cpu
                 );
             }
         }

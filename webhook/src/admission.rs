@@ -1,6 +1,6 @@
 //! From an `AdmissionReview` to a decision. Synchronous and free of I/O: the rules read other
 //! objects through the [`ObjectSource`] they are given, so tests drive this module with a fake
-//! source and the HTTP layer runs [`Evaluator::evaluate`] on a blocking thread.
+//! source and the HTTP layer runs [`Evaluator::evaluate`] (inline or on a blocking thread).
 //!
 //! What is decided here:
 //! - CONNECT, any subresource (`scale`, `status`, ...), exempt namespaces and kinds no enabled
@@ -21,8 +21,8 @@ use kube::core::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use ws3_engine::{
-    ConfiguredRule, Engine, Finding, KindRef, Mode, ObjectSource, OnError, Operation, Request,
-    RuleSet, Severity, apply_suppressions, ignore_annotation,
+    ConfiguredRule, Engine, EvalError, Finding, KindRef, Mode, ObjectSource, OnError, Operation,
+    Request, RuleSet, Severity, apply_suppressions, ignore_annotation,
 };
 
 use crate::metrics::{FindingAction, Metrics};
@@ -342,31 +342,128 @@ pub fn describe(finding: &Finding) -> String {
 /// `kubectl.kubernetes.io/last-applied-configuration` annotation, like the objects of the watch
 /// caches. Both are bookkeeping no rule judges, and together often more than half of the JSON
 /// that every rule would otherwise parse again. Anything else is passed as the API server sent
-/// it; JSON that does not parse is passed unchanged (the rule reports it).
+/// it, byte for byte: the top-level object, `metadata` and `annotations` are split into their
+/// members' raw JSON and joined again without the two, nothing else is parsed. JSON that does
+/// not parse is passed unchanged (the rule reports it).
 pub fn strip_noise(raw: &RawValue) -> Cow<'_, str> {
     let json = raw.get();
     if !json.contains("\"managedFields\"") && !json.contains(LAST_APPLIED) {
         return Cow::Borrowed(json);
     }
-    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(json) else {
+    let Ok(Members(top)) = serde_json::from_str::<Members<'_>>(json) else {
         return Cow::Borrowed(json);
     };
-    if let Some(meta) = value
-        .get_mut("metadata")
-        .and_then(serde_json::Value::as_object_mut)
-    {
-        meta.remove("managedFields");
-        if let Some(annotations) = meta
-            .get_mut("annotations")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            annotations.remove(LAST_APPLIED);
+    let mut out = String::with_capacity(json.len());
+    write_object(&mut out, &top, |out, key, value| {
+        if key != "metadata" {
+            return false;
         }
+        let Ok(Members(meta)) = serde_json::from_str::<Members<'_>>(value.get()) else {
+            return false;
+        };
+        write_object(out, &meta, |out, key, value| match key {
+            "managedFields" => true,
+            "annotations" => match serde_json::from_str::<Members<'_>>(value.get()) {
+                Ok(Members(annotations)) => {
+                    write_object(out, &annotations, |_, key, _| key == LAST_APPLIED);
+                    true
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        });
+        true
+    });
+    Cow::Owned(out)
+}
+
+/// Writes a JSON object of `members`; `special(out, key, value)` either handles a member itself
+/// (it may write the member's value, or nothing to drop the member) and returns `true`, or
+/// returns `false` to have the member copied as it is.
+fn write_object(
+    out: &mut String,
+    members: &[(Cow<'_, str>, &RawValue)],
+    mut special: impl FnMut(&mut String, &str, &RawValue) -> bool,
+) {
+    out.push('{');
+    let mut first = true;
+    for (key, value) in members {
+        let mark = out.len();
+        if !first {
+            out.push(',');
+        }
+        // A key is written back escaped as JSON wants it; keys rarely need escapes.
+        match serde_json::to_string(key.as_ref()) {
+            Ok(quoted) => out.push_str(&quoted),
+            Err(_) => continue,
+        }
+        out.push(':');
+        let value_at = out.len();
+        if !special(out, key, value) {
+            out.push_str(value.get());
+        } else if out.len() == value_at {
+            // Handled by writing nothing: drop the member.
+            out.truncate(mark);
+            continue;
+        }
+        first = false;
     }
-    Cow::Owned(value.to_string())
+    out.push('}');
+}
+
+/// The members of a JSON object as raw JSON, in order, borrowed from the input where the key
+/// needs no unescaping.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((Key(key), value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    members.push((key, value));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// An object key, borrowed unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Why a rule failed when the review's deadline, not its own, ran out.
+const REVIEW_DEADLINE: &str = "the review deadline ran out before the rule finished";
 
 /// The rules in force and the wasm engine that runs them.
 #[derive(Debug)]
@@ -459,8 +556,19 @@ impl Evaluator {
         None
     }
 
-    /// Judges one request: runs every applicable rule (CPU work: call it off the async runtime).
+    /// Judges one request: runs every applicable rule, each within the engine's deadline.
     pub fn evaluate(&self, req: &ReviewRequest, source: &Arc<dyn ObjectSource>) -> Decision {
+        self.evaluate_until(req, source, None)
+    }
+
+    /// [`Evaluator::evaluate`], finishing by `deadline` (the review's): a rule still running
+    /// then is stopped, and it and the rules not started yet fail with a message that says so.
+    pub fn evaluate_until(
+        &self,
+        req: &ReviewRequest,
+        source: &Arc<dyn ObjectSource>,
+        deadline: Option<Instant>,
+    ) -> Decision {
         if let Some(skip) = self.skip(req) {
             return Decision::skip(skip);
         }
@@ -491,10 +599,31 @@ impl Evaluator {
                 settings: &rule.settings,
             };
             let started = Instant::now();
-            let result = rule
-                .rule
-                .evaluate(&self.engine, Arc::clone(source), &request);
             let id = rule.rule.meta().id.as_str();
+            let left = deadline.map(|d| d.saturating_duration_since(started));
+            if left.is_some_and(|left| left.is_zero()) {
+                self.metrics.rule_error(id);
+                self.fail(rule, REVIEW_DEADLINE, &mut decision);
+                continue;
+            }
+            let result = match left {
+                Some(left) => {
+                    rule.rule
+                        .evaluate_within(&self.engine, Arc::clone(source), &request, left)
+                }
+                None => rule
+                    .rule
+                    .evaluate(&self.engine, Arc::clone(source), &request),
+            };
+            // Stopped by the review's deadline rather than the rule's own.
+            let result = match result {
+                Err(EvalError::Timeout { deadline, .. })
+                    if left.is_some_and(|left| deadline == left) =>
+                {
+                    Err(REVIEW_DEADLINE.to_owned())
+                }
+                other => other.map_err(|e| e.to_string()),
+            };
             self.metrics
                 .evaluation(id, started.elapsed(), result.is_err());
             match result {
@@ -510,7 +639,7 @@ impl Evaluator {
                     }
                     self.judge(rule, &findings, &mut decision);
                 }
-                Err(error) => self.fail(rule, &error.to_string(), &mut decision),
+                Err(error) => self.fail(rule, &error, &mut decision),
             }
         }
         decision
@@ -614,6 +743,42 @@ mod tests {
         assert_eq!(out, want);
         let plain = RawValue::from_string(r#"{"kind":"ConfigMap"}"#.to_owned()).unwrap();
         assert!(matches!(strip_noise(&plain), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn stripping_keeps_everything_else_byte_for_byte() {
+        let strip = |json: &str| {
+            let raw = RawValue::from_string(json.to_owned()).unwrap();
+            strip_noise(&raw).into_owned()
+        };
+        // Order, spacing inside values and escaped keys survive; the dropped members may be
+        // first, last or alone.
+        assert_eq!(
+            strip(
+                r#"{"metadata":{"managedFields":[],"name":"a","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}"}},"data":{ "k" : "v\n" },"a\"b":1}"#
+            ),
+            r#"{"metadata":{"name":"a","annotations":{}},"data":{ "k" : "v\n" },"a\"b":1}"#
+        );
+        assert_eq!(
+            strip(r#"{"kind":"X","metadata":{"name":"a","managedFields":[{"manager":"m"}]}}"#),
+            r#"{"kind":"X","metadata":{"name":"a"}}"#
+        );
+        assert_eq!(
+            strip(r#"{"metadata":{"managedFields":[]}}"#),
+            r#"{"metadata":{}}"#
+        );
+        // Shapes that are not what the API server sends are passed on as they are.
+        for odd in [
+            r#"{"metadata":"managedFields"}"#,
+            r#"{"metadata":{"annotations":["kubectl.kubernetes.io/last-applied-configuration"]}}"#,
+            r#"["managedFields"]"#,
+        ] {
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&strip(odd)).unwrap(),
+                serde_json::from_str::<serde_json::Value>(odd).unwrap(),
+                "{odd}"
+            );
+        }
     }
 
     #[test]

@@ -20,10 +20,7 @@ fn app(slots: usize, timeout: Duration) -> (axum::Router, Arc<Metrics>) {
     (router, metrics)
 }
 
-fn app_with_slots(
-    slots: usize,
-    timeout: Duration,
-) -> (axum::Router, Arc<Metrics>, Arc<tokio::sync::Semaphore>) {
+fn app_with_slots(slots: usize, timeout: Duration) -> (axum::Router, Arc<Metrics>, AppState) {
     let engine = engine(300);
     let rules = standard_rules()
         .iter()
@@ -38,8 +35,7 @@ fn app_with_slots(
         Arc::clone(&metrics),
     ));
     let state = AppState::new(evaluator, Arc::new(FakeSource::default()), slots, timeout);
-    let semaphore = Arc::clone(&state.slots);
-    (router(state), metrics, semaphore)
+    (router(state.clone()), metrics, state)
 }
 
 async fn post(
@@ -138,18 +134,12 @@ async fn bodies_that_are_not_reviews_get_http_errors_with_clear_messages() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_a_slot_counts_against_the_deadline() {
-    // One slot, taken by a review whose rule loops until its 300 ms deadline; the second review
-    // cannot get the slot within its 100 ms and is answered, naming the rules it could not run.
-    let (app, _, slots) = app_with_slots(1, Duration::from_millis(100));
-    let slow = tokio::spawn({
-        let app = app.clone();
-        async move { post(&app, fixture("service-create-db-headless-004"), None).await }
-    });
-    while slots.available_permits() > 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    // The one slot is taken; the review cannot get it within its 100 ms and is answered,
+    // naming the rules it could not run.
+    let (app, _, state) = app_with_slots(1, Duration::from_millis(100));
+    let taken = Arc::clone(&state.slots).acquire_owned().await.unwrap();
     let (status, text) = post(&app, fixture("statefulset-create-db-006"), None).await;
     assert_eq!(status, StatusCode::OK);
     let v: Value = serde_json::from_str(&text).unwrap();
@@ -159,7 +149,32 @@ async fn waiting_for_a_slot_counts_against_the_deadline() {
         message.contains("[test-deny]") && message.contains("review deadline"),
         "{message}"
     );
-    assert_eq!(slow.await.unwrap().0, StatusCode::OK);
+    // Once the slot is free the rules judge it.
+    drop(taken);
+    let (_, text) = post(&app, fixture("statefulset-create-db-006"), None).await;
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let message = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("[test-deny]") && !message.contains("review deadline"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_rule_moves_evaluations_off_the_runtime_workers() {
+    let (app, _, state) = app_with_slots(2, Duration::from_secs(8));
+    // Quick evaluations stay on the worker that read the request.
+    let (status, _) = post(&app, fixture("statefulset-create-web-013"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(state.placement.inline(std::time::Instant::now()));
+    // A rule that loops until its 300 ms deadline: denied, and the evaluations that follow run
+    // on blocking threads, still judged the same.
+    let (status, text) = post(&app, fixture("service-create-db-headless-004"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("test-loop"), "{text}");
+    assert!(!state.placement.inline(std::time::Instant::now()));
+    let (_, text) = post(&app, fixture("statefulset-create-db-006"), None).await;
+    assert!(text.contains("[test-deny]"), "{text}");
 }
 
 #[tokio::test]

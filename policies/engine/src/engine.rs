@@ -176,19 +176,16 @@ impl Engine {
                 .table_keep_resident(KEEP_RESIDENT)
                 .pagemap_scan(wasmtime::Enabled::Auto);
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-            // No virtual-memory work per instance: bounds-checked memories without guard
-            // regions, sized to the cap, so that nothing is mprotect-ed as an instance starts
-            // and grows (the copy-on-write image of a module stays mapped in the memories it
-            // used). Each mprotect takes the process-wide mmap lock and interrupts every core
-            // to flush its TLB; with many short-lived instances on all cores that cost more
-            // than the bounds checks (`cargo bench -p ws3-webhook --bench load`: 4,000 ->
-            // 8,000 reviews/s at c=64).
-            config
-                .memory_init_cow(true)
-                .memory_guard_size(0)
-                .memory_reservation(u64::try_from(options.limits.max_memory).unwrap_or(u64::MAX))
-                .memory_reservation_for_growth(0)
-                .signals_based_traps(false);
+            // No virtual-memory work per instance: a memory's copy-on-write image stays mapped
+            // in the slots its module used, and a rule built with the SDK allocates from an
+            // arena inside its initial memory, so an evaluation never grows its memory and
+            // nothing is mprotect-ed as an instance starts, grows or is recycled (each mprotect
+            // takes the process-wide mmap lock and interrupts every core to flush its TLB).
+            // Memories keep wasmtime's default 4 GiB reservation and guard region: compiled
+            // code needs no bounds checks, and the page-table scan that finds the pages to reset
+            // covers only what is accessible. `cargo bench -p ws3-webhook --bench load` shows
+            // the effect of each of these.
+            config.memory_init_cow(true);
         }
         let inner =
             wasmtime::Engine::new(&config).map_err(|e| err("invalid engine configuration", e))?;
@@ -409,6 +406,17 @@ impl Rule {
         engine: &Engine,
         source: Arc<dyn ObjectSource>,
     ) -> Result<Instance, EvalError> {
+        self.instantiate_within(engine, source, engine.limits.deadline)
+    }
+
+    /// [`Rule::instantiate`], with each call limited to `deadline` (at most the engine's).
+    fn instantiate_within(
+        &self,
+        engine: &Engine,
+        source: Arc<dyn ObjectSource>,
+        deadline: Duration,
+    ) -> Result<Instance, EvalError> {
+        let deadline = deadline.min(engine.limits.deadline);
         let state = HostState {
             limiter: Limiter {
                 max_memory: engine.limits.max_memory,
@@ -419,10 +427,11 @@ impl Rule {
         };
         let mut store = Store::new(&engine.inner, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(deadline_ticks(engine.limits.deadline));
+        store.set_epoch_deadline(deadline_ticks(deadline));
         let bindings = self.pre.instantiate(&mut store).map_err(|e| {
             classify(
                 &self.meta.id,
+                deadline,
                 &engine.limits,
                 store.data().limiter.exceeded,
                 &e,
@@ -433,6 +442,7 @@ impl Rule {
             rule: self.clone(),
             store,
             bindings,
+            deadline,
         })
     }
 
@@ -445,6 +455,20 @@ impl Rule {
     ) -> Result<Vec<Finding>, EvalError> {
         self.instantiate(engine, source)?.validate(engine, request)
     }
+
+    /// [`Rule::evaluate`] within `deadline` when that is shorter than the engine's per-rule
+    /// deadline (the time left of an admission review, say): the rule is stopped then and the
+    /// error is [`EvalError::Timeout`] with that deadline.
+    pub fn evaluate_within(
+        &self,
+        engine: &Engine,
+        source: Arc<dyn ObjectSource>,
+        request: &Request<'_>,
+        deadline: Duration,
+    ) -> Result<Vec<Finding>, EvalError> {
+        self.instantiate_within(engine, source, deadline)?
+            .validate(engine, request)
+    }
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {
@@ -454,6 +478,7 @@ fn deadline_ticks(deadline: Duration) -> u64 {
 /// Turns a wasmtime error into an [`EvalError`].
 fn classify(
     rule: &str,
+    deadline: Duration,
     limits: &Limits,
     memory_exceeded: bool,
     e: &wasmtime::Error,
@@ -461,10 +486,7 @@ fn classify(
 ) -> EvalError {
     let rule = rule.to_owned();
     if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-        return EvalError::Timeout {
-            rule,
-            deadline: limits.deadline,
-        };
+        return EvalError::Timeout { rule, deadline };
     }
     if memory_exceeded {
         return EvalError::OutOfMemory {
@@ -496,6 +518,8 @@ pub struct Instance {
     rule: Rule,
     store: Store<HostState>,
     bindings: v0_1::Policy,
+    /// Limit of each call.
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for Instance {
@@ -512,13 +536,12 @@ impl Instance {
         &self.rule
     }
 
-    fn arm(&mut self, engine: &Engine) {
-        self.store
-            .set_epoch_deadline(deadline_ticks(engine.limits.deadline));
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(deadline_ticks(self.deadline));
     }
 
     fn metadata(&mut self, engine: &Engine) -> Result<RuleMeta, EvalError> {
-        self.arm(engine);
+        self.arm();
         let m = self
             .bindings
             .ws3_policy_rule()
@@ -526,6 +549,7 @@ impl Instance {
             .map_err(|e| {
                 classify(
                     &self.rule.meta.id,
+                    self.deadline,
                     &engine.limits,
                     self.store.data().limiter.exceeded,
                     &e,
@@ -558,7 +582,7 @@ impl Instance {
         request: &Request<'_>,
     ) -> Result<Vec<Finding>, EvalError> {
         use v0_1::ws3::policy::types as wit;
-        self.arm(engine);
+        self.arm();
         let req = wit::Request {
             operation: match request.operation {
                 Operation::Create => wit::Operation::Create,
@@ -579,6 +603,7 @@ impl Instance {
             .map_err(|e| {
                 classify(
                     id,
+                    self.deadline,
                     &engine.limits,
                     self.store.data().limiter.exceeded,
                     &e,

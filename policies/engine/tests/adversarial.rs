@@ -89,6 +89,59 @@ fn an_endless_loop_times_out() {
 }
 
 #[test]
+fn a_shorter_deadline_for_one_evaluation_stops_the_rule_then() {
+    // The engine allows a minute per call; the caller (an admission review with little time
+    // left) allows 100 ms.
+    let engine = engine(60_000, 16 << 20);
+    let rule = engine
+        .load(
+            &rule(Behaviour::Loop).component(),
+            Origin::Bytes("test".into()),
+        )
+        .unwrap();
+    let start = Instant::now();
+    let err = rule
+        .evaluate_within(
+            &engine,
+            Arc::new(NoObjects),
+            &request(),
+            Duration::from_millis(100),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EvalError::Timeout {
+            rule: "adversarial".into(),
+            deadline: Duration::from_millis(100)
+        }
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the shorter deadline did not stop the loop"
+    );
+    // A longer one than the engine's is cut to the engine's.
+    let engine = self::engine(100, 16 << 20);
+    let rule = engine
+        .load(
+            &self::rule(Behaviour::Loop).component(),
+            Origin::Bytes("test".into()),
+        )
+        .unwrap();
+    let err = rule
+        .evaluate_within(
+            &engine,
+            Arc::new(NoObjects),
+            &request(),
+            Duration::from_secs(3600),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, EvalError::Timeout { deadline, .. } if deadline == Duration::from_millis(100)),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn a_trap_is_a_crash_naming_the_rule() {
     let engine = engine(500, 16 << 20);
     let err = evaluate(&engine, &rule(Behaviour::Trap)).unwrap_err();

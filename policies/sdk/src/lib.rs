@@ -36,6 +36,7 @@
 // The generated bindings name this crate by its external path, also from inside it.
 extern crate self as ws3_policy_sdk;
 
+pub mod arena;
 mod cluster;
 mod path;
 mod request;

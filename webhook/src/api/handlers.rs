@@ -9,11 +9,12 @@ use axum::{
 };
 use tracing::{Instrument, Span, debug, info, info_span, warn};
 
-use super::{AppState, error::AdmissionBody};
+use super::{AppState, error::AdmissionBody, placement};
 use crate::admission::{Decision, ReviewRequest};
 
 /// Judges one AdmissionReview. Reviews that need no rule are answered at once; the others wait
-/// for an evaluation slot and run on a blocking thread, all within the request deadline. Every
+/// for an evaluation slot and run, inline or on a blocking thread (see [`placement`]), all within
+/// the request deadline. Every
 /// review that can be read gets HTTP 200, whatever the rules say or however they fail.
 pub async fn validate(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
@@ -75,13 +76,39 @@ async fn evaluate(
 ) -> Decision {
     let evaluation = async {
         let permit = Arc::clone(&state.slots).acquire_owned().await;
+        if state.placement.inline(Instant::now()) {
+            let cpu = placement::thread_cpu_time();
+            let decision =
+                state
+                    .evaluator
+                    .evaluate_until(req, &state.source, Some(deadline.into_std()));
+            drop(permit);
+            let took = placement::thread_cpu_time().saturating_sub(cpu);
+            if state.placement.record(Instant::now(), took) {
+                warn!(
+                    took_ms = took.as_millis() as u64,
+                    budget_ms = placement::INLINE_BUDGET.as_millis() as u64,
+                    offload_s = placement::OFFLOAD_FOR.as_secs(),
+                    "a slow evaluation: running evaluations on blocking threads for a while"
+                );
+            }
+            return Ok(decision);
+        }
         let evaluator = Arc::clone(&state.evaluator);
         let source = Arc::clone(&state.source);
         let req = Arc::clone(req);
         let span = Span::current();
+        let placement = Arc::clone(&state.placement);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            span.in_scope(|| evaluator.evaluate(&req, &source))
+            let cpu = placement::thread_cpu_time();
+            let decision = span
+                .in_scope(|| evaluator.evaluate_until(&req, &source, Some(deadline.into_std())));
+            placement.record(
+                Instant::now(),
+                placement::thread_cpu_time().saturating_sub(cpu),
+            );
+            decision
         })
         .await
     };

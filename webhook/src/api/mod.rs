@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod handlers;
+pub mod placement;
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,6 +10,7 @@ use axum::{Router, extract::DefaultBodyLimit, routing::post};
 use tokio::sync::Semaphore;
 use ws3_engine::ObjectSource;
 
+use self::placement::Placement;
 use crate::{admission::Evaluator, metrics::Metrics};
 
 /// Largest AdmissionReview body accepted; larger ones get 413. The API server caps objects at
@@ -26,6 +28,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Evaluation slots: at most this many reviews run wasm at once (the instance pool size).
     pub slots: Arc<Semaphore>,
+    /// Whether evaluations run inline on the runtime's workers or on blocking threads.
+    pub placement: Arc<Placement>,
     /// Deadline of one review, end to end.
     pub request_timeout: Duration,
     /// How long to wait before judging again a denial by a rule that reads other objects (the
@@ -56,6 +60,7 @@ impl AppState {
             source,
             metrics,
             slots: Arc::new(Semaphore::new(slots.max(1))),
+            placement: Arc::new(Placement::new()),
             request_timeout,
             settle: Duration::ZERO,
         }
