@@ -379,6 +379,7 @@ fn main() {
         for line in metrics.lines().filter(|l| {
             l.starts_with("ws3_rule_evaluation_seconds_sum")
                 || l.starts_with("ws3_rule_evaluation_seconds_count")
+                || l.starts_with("ws3_evaluation_offloads_total")
         }) {
             println!("{line}");
         }

@@ -4,6 +4,8 @@
 //!   `allowed`, `denied` or `invalid` (a body that could not be read).
 //! - `ws3_admission_request_duration_seconds`: histogram of review latency in the handler.
 //! - `ws3_admission_in_flight`: reviews being answered now.
+//! - `ws3_evaluation_offloads_total`: times a slow evaluation moved evaluations from the runtime
+//!   workers to blocking threads (see `api::placement`).
 //! - `ws3_findings_total{rule,action}`: findings by rule; action is `deny`, `warn` or `suppressed`.
 //! - `ws3_rule_errors_total{rule}`: module failures (trap, timeout, memory, invalid result).
 //! - `ws3_rule_evaluation_seconds{rule}`: histogram of one module evaluation.
@@ -112,6 +114,7 @@ pub struct Metrics {
     requests: Mutex<HashMap<(String, String, &'static str), u64>>,
     latency: Histogram,
     in_flight: AtomicU64,
+    offloads: AtomicU64,
     rules: OnceLock<BTreeMap<String, RuleMetrics>>,
     cache_synced: [AtomicBool; RESOURCES.len()],
     modules_ready: AtomicBool,
@@ -131,6 +134,7 @@ impl Metrics {
             requests: Mutex::new(HashMap::new()),
             latency: Histogram::default(),
             in_flight: AtomicU64::new(0),
+            offloads: AtomicU64::new(0),
             rules: OnceLock::new(),
             cache_synced: Default::default(),
             modules_ready: AtomicBool::new(false),
@@ -174,6 +178,11 @@ impl Metrics {
     pub fn in_flight(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(&self.in_flight)
+    }
+
+    /// Counts a move of evaluations to blocking threads.
+    pub fn offload(&self) {
+        self.offloads.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Reviews being answered now.
@@ -297,6 +306,13 @@ impl Metrics {
         out.push_str("# HELP ws3_admission_in_flight Admission reviews being answered.\n");
         out.push_str("# TYPE ws3_admission_in_flight gauge\n");
         let _ = writeln!(out, "ws3_admission_in_flight {}", self.in_flight_now());
+        out.push_str("# HELP ws3_evaluation_offloads_total Times a slow evaluation moved evaluations to blocking threads.\n");
+        out.push_str("# TYPE ws3_evaluation_offloads_total counter\n");
+        let _ = writeln!(
+            out,
+            "ws3_evaluation_offloads_total {}",
+            self.offloads.load(Ordering::Relaxed)
+        );
         out.push_str(
             "# HELP ws3_findings_total Findings by rule and what they did to the review.\n",
         );

@@ -85,6 +85,7 @@ async fn evaluate(
             drop(permit);
             let took = placement::thread_cpu_time().saturating_sub(cpu);
             if state.placement.record(Instant::now(), took) {
+                state.metrics.offload();
                 warn!(
                     took_ms = took.as_millis() as u64,
                     budget_ms = placement::INLINE_BUDGET.as_millis() as u64,
@@ -99,15 +100,18 @@ async fn evaluate(
         let req = Arc::clone(req);
         let span = Span::current();
         let placement = Arc::clone(&state.placement);
+        let metrics = Arc::clone(&state.metrics);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let cpu = placement::thread_cpu_time();
             let decision = span
                 .in_scope(|| evaluator.evaluate_until(&req, &source, Some(deadline.into_std())));
-            placement.record(
+            if placement.record(
                 Instant::now(),
                 placement::thread_cpu_time().saturating_sub(cpu),
-            );
+            ) {
+                metrics.offload();
+            }
             decision
         })
         .await
