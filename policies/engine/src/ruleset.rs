@@ -35,6 +35,14 @@ pub fn ignores(annotation: Option<&str>, rule_id: &str) -> bool {
 
 /// The `ws3.dev/ignore` annotation of an object given as JSON, if any.
 pub fn ignore_annotation(object_json: &str) -> Option<String> {
+    // Most objects have no such annotation: say so without parsing them. The key can only be
+    // missing from the text if it is absent or spelled with escapes (`\/`, `\u0077`).
+    if !object_json.contains(IGNORE_ANNOTATION)
+        && !object_json.contains("\\/")
+        && !object_json.contains("\\u")
+    {
+        return None;
+    }
     #[derive(serde::Deserialize)]
     struct Meta {
         #[serde(default)]
@@ -263,6 +271,11 @@ mod tests {
         assert_eq!(ignore_annotation(json).as_deref(), Some("a,b"));
         assert_eq!(ignore_annotation(r#"{"metadata":{}}"#), None);
         assert_eq!(ignore_annotation("not json"), None);
+        // Escaped spellings of the key are still the key.
+        let escaped = r#"{"metadata":{"annotations":{"ws3.dev\/ignore":"a","x":"\u00e9"}}}"#;
+        assert_eq!(ignore_annotation(escaped).as_deref(), Some("a"));
+        let escaped = r#"{"metadata":{"annotations":{"\u0077s3.dev/ignore":"b"}}}"#;
+        assert_eq!(ignore_annotation(escaped).as_deref(), Some("b"));
     }
 
     #[test]
