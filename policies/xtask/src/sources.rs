@@ -1,5 +1,6 @@
 //! Hashes of the sources a rule component is built from: the rule crate (without its fixtures),
-//! the guest SDK and the WIT folder. A committed component whose recorded hash differs is stale.
+//! the guest SDK, the WIT folder and the `[profile.wasm-rule]` section of the workspace's
+//! `Cargo.toml` (how it is optimised). A committed component whose recorded hash differs is stale.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,8 @@ pub fn hash(root: &Path, rule_dir: &Path) -> Result<String> {
     files(&root.join("policies/wit"), &[], &mut all)?;
     all.sort();
     let mut hasher = Sha256::new();
+    hasher.update(build_profile(root).as_bytes());
+    hasher.update([0]);
     for file in &all {
         let rel = file.strip_prefix(root).unwrap_or(file);
         hasher.update(rel.to_string_lossy().as_bytes());
@@ -48,6 +51,23 @@ pub fn hash(root: &Path, rule_dir: &Path) -> Result<String> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+/// The `[profile.wasm-rule]` section of the workspace manifest, without comments and blank lines
+/// (empty when there is none).
+fn build_profile(root: &Path) -> String {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    let mut section = String::new();
+    let mut inside = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == "[profile.wasm-rule]";
+        } else if inside && !line.is_empty() && !line.starts_with('#') {
+            section.push_str(line);
+            section.push('\n');
+        }
+    }
+    section
 }
 
 /// Messages for every rule whose committed component is missing or stale.
@@ -117,6 +137,21 @@ mod tests {
         let c = hash(&dir, &dir.join("policies/rules/r")).unwrap();
         assert_ne!(a, b);
         assert_eq!(b, c, "CR must not matter");
+        // The optimisation profile counts; other manifest sections and comments do not.
+        let manifest = "[workspace]\n\n[profile.wasm-rule]\n# small\nopt-level = \"s\"\n";
+        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        let d = hash(&dir, &dir.join("policies/rules/r")).unwrap();
+        assert_ne!(c, d);
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            manifest
+                .replace("# small", "# compact")
+                .replace("[workspace]", "[workspace]\nmembers = []"),
+        )
+        .unwrap();
+        assert_eq!(d, hash(&dir, &dir.join("policies/rules/r")).unwrap());
+        std::fs::write(dir.join("Cargo.toml"), manifest.replace("\"s\"", "3")).unwrap();
+        assert_ne!(d, hash(&dir, &dir.join("policies/rules/r")).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
