@@ -279,7 +279,7 @@ fn main() {
         println!("load: run with `cargo bench -p ws3-webhook --bench load`");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();

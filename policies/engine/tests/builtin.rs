@@ -207,3 +207,55 @@ fn the_same_module_twice_is_refused() {
     let err = RuleSet::load(engine, &Config::default(), &[dir.path().to_owned()], &[]).unwrap_err();
     assert!(err.to_string().contains("declared by both"), "{err}");
 }
+
+/// An object far larger than a rule's arena (512 KiB) spills over to the module's standard
+/// allocator, and the deepest nesting the Kubernetes schema allows fits its 256 KiB stack.
+#[test]
+fn large_and_deeply_nested_objects_fit_the_modules_memory() {
+    let term = serde_json::json!({
+        "weight": 1,
+        "podAffinityTerm": {
+            "topologyKey": "kubernetes.io/hostname",
+            "labelSelector": {"matchExpressions": [
+                {"key": "app", "operator": "In", "values": ["db", "cache"]}
+            ]}
+        }
+    });
+    let containers: Vec<serde_json::Value> = (0..400)
+        .map(|i| {
+            let env: Vec<serde_json::Value> = (0..40)
+                .map(|j| serde_json::json!({"name": format!("VAR_{j}"), "value": "x".repeat(24)}))
+                .collect();
+            serde_json::json!({
+                "name": format!("c{i}"), "image": "postgres:16", "env": env,
+                "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}]
+            })
+        })
+        .collect();
+    let mut sts = statefulset("db", serde_json::json!({"name": "data", "emptyDir": {}}));
+    let pod = &mut sts["spec"]["template"]["spec"];
+    pod["containers"] = serde_json::Value::Array(containers);
+    pod["affinity"] = serde_json::json!({"podAntiAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [term]
+    }});
+    assert!(sts.to_string().len() > 512 << 10);
+    let findings = run("statefulset-emptydir-data", &sts, Objects::default());
+    assert_eq!(findings.len(), 400, "one per container");
+
+    let mut data: serde_json::Map<String, serde_json::Value> = (0..4000)
+        .map(|i| (format!("key{i}"), "v".repeat(512).into()))
+        .collect();
+    data.insert("POSTGRES_PASSWORD".into(), "hunter2".into());
+    let config_map = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "db", "namespace": "shop"},
+        "data": data
+    });
+    let findings = run(
+        "postgres-credentials-in-configmap",
+        &config_map,
+        Objects::default(),
+    );
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].path, "data.POSTGRES_PASSWORD");
+}

@@ -142,6 +142,11 @@ fn build_rules(root: &Path) -> Result<()> {
             cmd
         }
     };
+    // Target flags (not RUSTFLAGS, which would also reach the build scripts of the host).
+    cmd.env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+        sources::RUSTFLAGS,
+    );
     cmd.current_dir(root)
         .args([
             "build",

@@ -1,6 +1,6 @@
 //! Hashes of the sources a rule component is built from: the rule crate (without its fixtures),
-//! the guest SDK, the WIT folder and the `[profile.wasm-rule]` section of the workspace's
-//! `Cargo.toml` (how it is optimised). A committed component whose recorded hash differs is stale.
+//! the guest SDK, the WIT folder, the `[profile.wasm-rule]` section of the workspace's
+//! `Cargo.toml` (how it is optimised) and the [`RUSTFLAGS`] of the build. A committed component whose recorded hash differs is stale.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,12 @@ fn files(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Flags for every crate built for the rule modules (std included). A rule's shadow stack sits
+/// in its linear memory, and the host resets every page of that memory after each evaluation:
+/// 256 KiB (rather than the target's default 1 MiB) is several times what the deepest
+/// Kubernetes object decode needs, and a fraction of the pages to reset.
+pub const RUSTFLAGS: &str = "-Clink-arg=-zstack-size=262144";
+
 /// The source hash of the rule crate in `rule_dir`.
 pub fn hash(root: &Path, rule_dir: &Path) -> Result<String> {
     let mut all = Vec::new();
@@ -35,6 +41,8 @@ pub fn hash(root: &Path, rule_dir: &Path) -> Result<String> {
     all.sort();
     let mut hasher = Sha256::new();
     hasher.update(build_profile(root).as_bytes());
+    hasher.update([0]);
+    hasher.update(RUSTFLAGS.as_bytes());
     hasher.update([0]);
     for file in &all {
         let rel = file.strip_prefix(root).unwrap_or(file);

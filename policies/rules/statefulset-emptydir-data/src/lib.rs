@@ -2,9 +2,10 @@
 
 mod dirs;
 
-use ws3_policy_sdk::k8s_openapi::api::core::v1::{Container, PodSpec};
+use ws3_policy_sdk::is_controlled;
+use ws3_policy_sdk::k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
+use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::{is_controlled, pod_template};
 
 /// `statefulset-emptydir-data`: a StatefulSet keeps data on an `emptyDir` volume.
 #[derive(Debug, Clone, Copy)]
@@ -25,29 +26,22 @@ impl Rule for StatefulSetEmptyDirData {
 
     fn validate(req: &Request, _cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
         // On delete there is nothing left to keep data in.
-        let Some(json) = req
-            .object
-            .as_deref()
-            .filter(|_| req.operation != Operation::Delete)
-        else {
+        if req.operation == Operation::Delete || req.kind()? != "StatefulSet" {
+            return Ok(vec![]); // e.g. a `Scale` sent for a StatefulSet
+        }
+        // One pass over the object: the pod template and the number of claim templates.
+        let Some(sts) = req.object_as::<Shape>("StatefulSet")? else {
             return Ok(vec![]);
         };
-        let Some(template) = pod_template(&req.kind()?, json)? else {
-            return Ok(vec![]);
-        };
-        if template.kind != "StatefulSet" || is_controlled(&template.metadata) {
+        if is_controlled(&sts.metadata) {
             return Ok(vec![]);
         }
-        // The pod template does not carry the claim templates; count them in the object
-        // without decoding it all again.
-        let has_claim_templates = req
-            .object_as::<ClaimTemplates>("StatefulSet")?
-            .is_some_and(|sts| sts.spec.volume_claim_templates.0 > 0);
-
-        let spec = &template.spec;
+        let has_claim_templates = sts.spec.volume_claim_templates.0 > 0;
+        let spec = &sts.spec.template.and_then(|t| t.spec).unwrap_or_default();
+        let spec_path = Path::root().keys(&["spec", "template", "spec"]);
         let check = Check {
             spec,
-            volumes_path: template.spec_path.clone().key("volumes"),
+            volumes_path: spec_path.key("volumes"),
             no_persistent_storage: !has_claim_templates && !has_persistent_volume(spec),
         };
         let mut findings = Vec::new();
@@ -63,17 +57,31 @@ impl Rule for StatefulSetEmptyDirData {
 
 ws3_policy_sdk::export_rule!(StatefulSetEmptyDirData);
 
-/// `spec.volumeClaimTemplates` of a StatefulSet, counted and otherwise skipped.
+/// The parts of a StatefulSet the rule reads: its metadata, pod template and the number of
+/// `spec.volumeClaimTemplates` (counted, otherwise skipped).
 #[derive(serde::Deserialize)]
-struct ClaimTemplates {
+struct Shape {
     #[serde(default)]
-    spec: ClaimTemplatesSpec,
+    metadata: ObjectMeta,
+    #[serde(default, deserialize_with = "null_as_default")]
+    spec: ShapeSpec,
 }
 
 #[derive(serde::Deserialize, Default)]
-struct ClaimTemplatesSpec {
+struct ShapeSpec {
+    #[serde(default)]
+    template: Option<PodTemplateSpec>,
     #[serde(rename = "volumeClaimTemplates", default)]
     volume_claim_templates: Count,
+}
+
+/// `null` reads as the default value.
+fn null_as_default<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(de)?.unwrap_or_default())
 }
 
 /// The length of a JSON array (`null` counts as empty), its elements skipped unread.
