@@ -6,7 +6,10 @@
 //! requests/s and p50/p99 latency at concurrency 1, 16 and 64 for an allowed and a denied
 //! StatefulSet review (and, for comparison, a review no rule applies to), the server's peak
 //! RSS, and its time to ready with a cold and a warm module cache. No assertions: the figures
-//! are for the reader. Client and server share the machine's cores.
+//! are for the reader. Client and server share the machine's cores; the client runs on one
+//! thread. Next to the client's latencies it prints the server's CPU time per review and the
+//! mean time a review spent in the admission handler: at a fixed concurrency the rest of the
+//! latency is queueing (Little's law: mean latency = concurrency / throughput).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "../tests/common/mod.rs"]
@@ -320,7 +323,7 @@ fn main() {
 
         println!();
         println!(
-            "{:<8} {:>4} {:>10} {:>10} {:>10} {:>10} {:>7} {:>12} {:>12}",
+            "{:<8} {:>4} {:>10} {:>10} {:>10} {:>10} {:>7} {:>12} {:>12} {:>14}",
             "review",
             "c",
             "requests",
@@ -329,7 +332,8 @@ fn main() {
             "p99 ms",
             "errors",
             "server µs/r",
-            "client µs/r"
+            "client µs/r",
+            "in handler ms"
         );
         // Optional filters after `--`, e.g. `-- allowed 64` to profile one point.
         let filters: Vec<String> = std::env::args()
@@ -352,12 +356,14 @@ fn main() {
                     continue;
                 }
                 let (server_cpu, client_cpu) = (server.cpu_time(), cpu_time("/proc/self/stat"));
+                let handled = handling_time(server.health).await;
                 let p = load(server.addr, &config, body, c).await;
+                let handled = handling_time(server.health).await - handled;
                 let per_review = |d: Duration| d.as_secs_f64() * 1e6 / p.requests.max(1) as f64;
                 let server_cpu = per_review(server.cpu_time().saturating_sub(server_cpu));
                 let client_cpu = per_review(cpu_time("/proc/self/stat").saturating_sub(client_cpu));
                 println!(
-                    "{:<8} {:>4} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>7} {:>12.1} {:>12.1}",
+                    "{:<8} {:>4} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>7} {:>12.1} {:>12.1} {:>14.3}",
                     name,
                     c,
                     p.requests,
@@ -366,7 +372,8 @@ fn main() {
                     ms(percentile(&p.latencies, 0.99)),
                     p.errors,
                     server_cpu,
-                    client_cpu
+                    client_cpu,
+                    handled.mean_ms()
                 );
             }
         }
@@ -384,6 +391,50 @@ fn main() {
             println!("{line}");
         }
     });
+}
+
+/// The server's own account of the time spent in its admission handler (the
+/// `ws3_admission_request_duration_seconds` histogram): what is left of a client's latency is
+/// waiting for a CPU, in the sockets and in the runtime's queues.
+#[derive(Debug, Clone, Copy, Default)]
+struct Handled {
+    seconds: f64,
+    count: f64,
+}
+
+impl Handled {
+    fn mean_ms(self) -> f64 {
+        if self.count > 0.0 {
+            self.seconds / self.count * 1000.0
+        } else {
+            0.0
+        }
+    }
+}
+
+impl std::ops::Sub for Handled {
+    type Output = Self;
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            seconds: self.seconds - earlier.seconds,
+            count: self.count - earlier.count,
+        }
+    }
+}
+
+async fn handling_time(health: SocketAddr) -> Handled {
+    let (_, metrics) = common::http_get(health, "/metrics").await;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Handled {
+        seconds: value("ws3_admission_request_duration_seconds_sum"),
+        count: value("ws3_admission_request_duration_seconds_count"),
+    }
 }
 
 fn ms(d: Duration) -> f64 {
