@@ -39,4 +39,29 @@ impl dyn Cluster + '_ {
             .map(|json| decode(K::KIND, json))
             .collect()
     }
+
+    /// One object of `kind`, decoded as any serde type: a struct of the fields the rule reads
+    /// (see [`crate::shape`]) costs a fraction of the full `k8s_openapi` type.
+    pub fn get_as<T: DeserializeOwned>(
+        &self,
+        kind: KindRef,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<T>, Error> {
+        self.get_json(kind, namespace, name)?
+            .map(|json| decode(kind.kind, &json))
+            .transpose()
+    }
+
+    /// All objects of `kind` in a namespace, decoded as any serde type.
+    pub fn list_as<T: DeserializeOwned>(
+        &self,
+        kind: KindRef,
+        namespace: &str,
+    ) -> Result<Vec<T>, Error> {
+        self.list_json(kind, namespace)?
+            .iter()
+            .map(|json| decode(kind.kind, json))
+            .collect()
+    }
 }

@@ -40,6 +40,7 @@ pub mod arena;
 mod cluster;
 mod path;
 mod request;
+pub mod shape;
 pub mod testing;
 mod workload;
 
@@ -52,7 +53,10 @@ pub use k8s_openapi;
 pub use path::Path;
 pub use request::{Error, Request};
 pub use serde_json;
-pub use workload::{PodTemplate, WORKLOAD_KINDS, is_controlled, is_workload_kind, pod_template};
+pub use workload::{
+    PodTemplate, Template, WORKLOAD_KINDS, is_controlled, is_workload_kind, pod_template,
+    pod_template_as,
+};
 
 /// Everything a rule author needs in scope.
 pub mod prelude {

@@ -251,6 +251,15 @@ impl Request {
         self.object.as_deref().map(|j| decode(what, j)).transpose()
     }
 
+    /// The previous object decoded as any serde type (`None` on create and lint); see
+    /// [`object_as`](Self::object_as).
+    pub fn old_object_as<T: DeserializeOwned>(&self, what: &str) -> Result<Option<T>, Error> {
+        self.old_object
+            .as_deref()
+            .map(|j| decode(what, j))
+            .transpose()
+    }
+
     /// The rule's settings decoded as `T`.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, Error> {
         decode(

@@ -2,13 +2,14 @@
 
 mod coverage;
 
-use ws3_policy_sdk::k8s_openapi::api::core::v1::Namespace;
-use ws3_policy_sdk::k8s_openapi::api::networking::v1::NetworkPolicy;
-use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use ws3_policy_sdk::is_workload_kind;
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::{is_controlled, is_workload_kind};
+use ws3_policy_sdk::shape::{Metadata, nullable};
 
-use coverage::Coverage;
+use coverage::{Coverage, NetworkPolicy};
+
+const NAMESPACE: KindRef = KindRef::new("", "Namespace");
+const NETWORK_POLICY: KindRef = KindRef::new("networking.k8s.io", "NetworkPolicy");
 
 /// Every namespace denies all ingress and egress by default with `podSelector: {}` NetworkPolicies.
 #[derive(Debug, Clone, Copy)]
@@ -22,8 +23,8 @@ impl Rule for NamespaceDefaultDeny {
         // Namespace, NetworkPolicy and every kind of `ws3_policy_sdk::WORKLOAD_KINDS` (a test
         // keeps the two lists in step).
         applies_to: &[
-            KindRef::new("", "Namespace"),
-            KindRef::new("networking.k8s.io", "NetworkPolicy"),
+            NAMESPACE,
+            NETWORK_POLICY,
             KindRef::new("", "Pod"),
             KindRef::new("apps", "Deployment"),
             KindRef::new("apps", "StatefulSet"),
@@ -32,7 +33,7 @@ impl Rule for NamespaceDefaultDeny {
             KindRef::new("batch", "Job"),
             KindRef::new("batch", "CronJob"),
         ],
-        reads: &[KindRef::of::<NetworkPolicy>(), KindRef::of::<Namespace>()],
+        reads: &[NETWORK_POLICY, NAMESPACE],
         rationale: "Kubernetes allows all pod traffic until a NetworkPolicy selects a pod: without a \
             default deny of ingress and egress, any pod can reach the database and a compromised pod \
             can connect anywhere. A `podSelector: {}` policy denying both directions, followed by \
@@ -53,7 +54,9 @@ ws3_policy_sdk::export_rule!(NamespaceDefaultDeny);
 
 /// What the NetworkPolicies of a namespace deny.
 fn coverage_of(cluster: &dyn Cluster, namespace: &str) -> Result<Coverage, Error> {
-    Ok(Coverage::of(&cluster.list::<NetworkPolicy>(namespace)?))
+    Ok(Coverage::of(
+        &cluster.list_as::<NetworkPolicy>(NETWORK_POLICY, namespace)?,
+    ))
 }
 
 /// What to create so that the missing directions are denied.
@@ -123,12 +126,20 @@ fn review_workload(
         return Ok(vec![]); // e.g. a `Scale` sent for a StatefulSet
     }
     // Only the metadata matters here: the pod template is other rules' business.
-    let metadata = req.metadata()?.unwrap_or_default();
-    if is_controlled(&metadata) {
+    #[derive(serde::Deserialize)]
+    struct Object {
+        #[serde(default, deserialize_with = "nullable")]
+        metadata: Metadata,
+    }
+    let metadata = req
+        .object_as::<Object>(kind)?
+        .map(|o| o.metadata)
+        .unwrap_or_default();
+    if metadata.is_controlled() {
         return Ok(vec![]);
     }
     let ns = req.namespace.as_str();
-    if req.operation == Operation::Lint && cluster.get::<Namespace>("", ns)?.is_some() {
+    if req.operation == Operation::Lint && cluster.get_json(NAMESPACE, "", ns)?.is_some() {
         return Ok(vec![]); // the Namespace object reports it
     }
     let coverage = coverage_of(cluster, ns)?;
@@ -153,10 +164,14 @@ fn review_workload(
 /// Deleting or weakening the policies that cover a namespace is refused.
 fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
     let (old, new, path) = match req.operation {
-        Operation::Delete => (req.old_object::<NetworkPolicy>()?, None, "metadata.name"),
+        Operation::Delete => (
+            req.old_object_as::<NetworkPolicy>(NETWORK_POLICY.kind)?,
+            None,
+            "metadata.name",
+        ),
         Operation::Update => (
-            req.old_object::<NetworkPolicy>()?,
-            req.object::<NetworkPolicy>()?,
+            req.old_object_as::<NetworkPolicy>(NETWORK_POLICY.kind)?,
+            req.object_as::<NetworkPolicy>(NETWORK_POLICY.kind)?,
             "spec",
         ),
         Operation::Create | Operation::Lint => return Ok(vec![]),
@@ -166,9 +181,9 @@ fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, E
     let name = name_of(&old.metadata);
     // The cache may or may not hold the reviewed policy (old or new version): replace it by name.
     let others: Vec<NetworkPolicy> = cluster
-        .list::<NetworkPolicy>(ns)?
+        .list_as::<NetworkPolicy>(NETWORK_POLICY, ns)?
         .into_iter()
-        .filter(|p| p.metadata.name.as_deref() != Some(name))
+        .filter(|p| p.metadata.name != name)
         .collect();
     let before = Coverage::of(others.iter().chain([&old]));
     let after = Coverage::of(others.iter().chain(new.as_ref()));
@@ -207,11 +222,8 @@ fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, E
 }
 
 /// The object's name, or its `generateName` prefix at creation.
-fn name_of(meta: &ObjectMeta) -> &str {
-    meta.name
-        .as_deref()
-        .or(meta.generate_name.as_deref())
-        .unwrap_or_default()
+fn name_of(meta: &Metadata) -> &str {
+    meta.name_or_prefix()
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 
 mod detect;
 
-use ws3_policy_sdk::k8s_openapi::api::core::v1::{ConfigMap, EnvFromSource, EnvVar};
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::{PodTemplate, WORKLOAD_KINDS, is_controlled, pod_template};
+use ws3_policy_sdk::{Template, WORKLOAD_KINDS, pod_template_as};
 
 use detect::{has_inline_password, is_credential_key, is_literal_secret};
+use shape::{ConfigMap, EnvFromSource, EnvVar, PodSpec};
 
 /// `postgres-credentials-in-configmap`: a postgres password kept in a ConfigMap or a plain env
 /// value instead of a Secret.
@@ -53,11 +53,13 @@ impl Rule for PostgresCredentialsInConfigMap {
         };
         let kind = req.kind()?;
         if kind == CONFIG_MAP.kind {
-            let config_map = req.object::<ConfigMap>()?.unwrap_or_default();
+            let config_map = req
+                .object_as::<ConfigMap>(CONFIG_MAP.kind)?
+                .unwrap_or_default();
             return Ok(config_map_findings(&config_map));
         }
-        match pod_template(&kind, json)? {
-            Some(template) if !is_controlled(&template.metadata) => {
+        match pod_template_as::<PodSpec>(&kind, json)? {
+            Some(template) if !template.metadata.is_controlled() => {
                 workload_findings(&template, &req.namespace, cluster)
             }
             _ => Ok(vec![]),
@@ -93,7 +95,7 @@ fn credential_keys(config_map: &ConfigMap) -> Vec<CredentialKey<'_>> {
         .iter()
         .flatten()
         .filter_map(|(key, value)| {
-            (is_credential_key(key) && !value.0.is_empty()).then_some(CredentialKey {
+            (is_credential_key(key) && !value.0).then_some(CredentialKey {
                 field: "binaryData",
                 key,
                 connection_string: false,
@@ -131,7 +133,7 @@ struct ContainerEnv<'a> {
     env_from: &'a [EnvFromSource],
 }
 
-fn container_envs(template: &PodTemplate) -> Vec<ContainerEnv<'_>> {
+fn container_envs(template: &Template<PodSpec>) -> Vec<ContainerEnv<'_>> {
     let spec = &template.spec;
     let at = |field: &str, i: usize| template.spec_path.clone().key(field).index(i);
     let mut out = Vec::new();
@@ -167,7 +169,7 @@ fn container_envs(template: &PodTemplate) -> Vec<ContainerEnv<'_>> {
 
 /// (b) and (c): credentials in env values, configMapKeyRefs and envFrom ConfigMaps.
 fn workload_findings(
-    template: &PodTemplate,
+    template: &Template<PodSpec>,
     namespace: &str,
     cluster: &dyn Cluster,
 ) -> Result<Vec<Finding>, Error> {
@@ -183,7 +185,9 @@ fn workload_findings(
             let Some(reference) = &source.config_map_ref else {
                 continue;
             };
-            let Some(config_map) = cluster.get::<ConfigMap>(namespace, &reference.name)? else {
+            let Some(config_map) =
+                cluster.get_as::<ConfigMap>(CONFIG_MAP, namespace, &reference.name)?
+            else {
                 continue;
             };
             let keys = credential_keys(&config_map);
@@ -247,6 +251,108 @@ fn env_finding(who: &str, var: &EnvVar, path: Path) -> Option<Finding> {
         ))
     } else {
         None
+    }
+}
+
+/// The fields the rule reads, named as in `k8s_openapi` and as lenient (a missing or `null`
+/// field is empty); serde skips the rest of the object at scanning speed.
+mod shape {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+    use ws3_policy_sdk::shape::nullable;
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ConfigMap {
+        #[serde(default)]
+        pub data: Option<BTreeMap<String, String>>,
+        /// Keys, and whether each value is empty (the values are base64 and never decoded).
+        #[serde(default)]
+        pub binary_data: Option<BTreeMap<String, Empty>>,
+    }
+
+    /// Whether a string is empty, read without keeping it.
+    pub struct Empty(pub bool);
+
+    impl<'de> Deserialize<'de> for Empty {
+        fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl serde::de::Visitor<'_> for Visitor {
+                type Value = Empty;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a base64 string")
+                }
+                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Empty, E> {
+                    Ok(Empty(v.is_empty()))
+                }
+                fn visit_unit<E: serde::de::Error>(self) -> Result<Empty, E> {
+                    Ok(Empty(true))
+                }
+            }
+            de.deserialize_any(Visitor)
+        }
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PodSpec {
+        #[serde(default)]
+        pub init_containers: Option<Vec<Container>>,
+        #[serde(default, deserialize_with = "nullable")]
+        pub containers: Vec<Container>,
+        #[serde(default)]
+        pub ephemeral_containers: Option<Vec<Container>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Container {
+        #[serde(default, deserialize_with = "nullable")]
+        pub name: String,
+        #[serde(default)]
+        pub env: Option<Vec<EnvVar>>,
+        #[serde(default)]
+        pub env_from: Option<Vec<EnvFromSource>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct EnvVar {
+        #[serde(default, deserialize_with = "nullable")]
+        pub name: String,
+        #[serde(default)]
+        pub value: Option<String>,
+        #[serde(default)]
+        pub value_from: Option<EnvVarSource>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct EnvVarSource {
+        #[serde(default)]
+        pub config_map_key_ref: Option<KeySelector>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct KeySelector {
+        #[serde(default, deserialize_with = "nullable")]
+        pub name: String,
+        #[serde(default, deserialize_with = "nullable")]
+        pub key: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct EnvFromSource {
+        #[serde(default)]
+        pub config_map_ref: Option<Reference>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Reference {
+        #[serde(default, deserialize_with = "nullable")]
+        pub name: String,
     }
 }
 

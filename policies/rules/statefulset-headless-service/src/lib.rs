@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use ws3_policy_sdk::is_controlled;
-use ws3_policy_sdk::k8s_openapi::api::apps::v1::StatefulSet;
-use ws3_policy_sdk::k8s_openapi::api::core::v1::{Service, ServiceSpec};
-use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use ws3_policy_sdk::prelude::*;
+use ws3_policy_sdk::shape::Metadata;
+
+use shape::{Service, ServiceSpec, StatefulSet};
+
+const STATEFUL_SET: KindRef = KindRef::new("apps", "StatefulSet");
+const SERVICE: KindRef = KindRef::new("", "Service");
 
 /// A StatefulSet names an existing headless Service that selects its pods.
 #[derive(Debug, Clone, Copy)]
@@ -17,8 +19,8 @@ impl Rule for StatefulSetHeadlessService {
         id: "statefulset-headless-service",
         title: "statefulset without a matching headless service",
         severity: Severity::Error,
-        applies_to: &[KindRef::of::<StatefulSet>(), KindRef::of::<Service>()],
-        reads: &[KindRef::of::<Service>(), KindRef::of::<StatefulSet>()],
+        applies_to: &[STATEFUL_SET, SERVICE],
+        reads: &[SERVICE, STATEFUL_SET],
         rationale: "A StatefulSet's pods get their stable DNS names (`db-0.db-headless.ns.svc`) from \
             the headless Service named in `spec.serviceName`. Without that Service, or with one that \
             has a cluster IP or does not select the pods, the names never resolve, and the API \
@@ -40,11 +42,8 @@ ws3_policy_sdk::export_rule!(StatefulSetHeadlessService);
 type Labels = BTreeMap<String, String>;
 
 /// The object's name, or its `generateName` prefix at creation.
-fn name_of(meta: &ObjectMeta) -> &str {
-    meta.name
-        .as_deref()
-        .or(meta.generate_name.as_deref())
-        .unwrap_or_default()
+fn name_of(meta: &Metadata) -> &str {
+    meta.name_or_prefix()
 }
 
 /// Whether a Service is headless: `clusterIP: None` on a `ClusterIP` (or defaulted) Service.
@@ -89,49 +88,68 @@ fn selector_hint(labels: &Labels) -> String {
     }
 }
 
-/// The parts of a StatefulSet this rule reads: decoding only these lets serde skip the pod spec.
+/// The fields this rule reads, named as in `k8s_openapi` and as lenient (a missing or `null`
+/// field is empty); serde skips the rest, the pod spec above all.
 mod shape {
+    use std::collections::BTreeMap;
+
     use serde::Deserialize;
-    use ws3_policy_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use ws3_policy_sdk::shape::{Metadata, nullable};
 
     #[derive(Deserialize)]
-    pub(super) struct StatefulSet {
-        #[serde(default)]
-        pub metadata: ObjectMeta,
-        #[serde(default)]
+    pub struct StatefulSet {
+        #[serde(default, deserialize_with = "nullable")]
+        pub metadata: Metadata,
+        #[serde(default, deserialize_with = "nullable")]
         pub spec: Spec,
     }
 
     #[derive(Deserialize, Default)]
     #[serde(rename_all = "camelCase")]
-    pub(super) struct Spec {
-        pub service_name: Option<String>,
+    pub struct Spec {
         #[serde(default)]
+        pub service_name: Option<String>,
+        #[serde(default, deserialize_with = "nullable")]
         pub template: Template,
     }
 
     #[derive(Deserialize, Default)]
-    pub(super) struct Template {
-        pub metadata: Option<ObjectMeta>,
+    pub struct Template {
+        #[serde(default, deserialize_with = "nullable")]
+        pub metadata: Metadata,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Service {
+        #[serde(default, deserialize_with = "nullable")]
+        pub metadata: Metadata,
+        #[serde(default)]
+        pub spec: Option<ServiceSpec>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ServiceSpec {
+        #[serde(rename = "clusterIP", default)]
+        pub cluster_ip: Option<String>,
+        #[serde(rename = "type", default)]
+        pub type_: Option<String>,
+        #[serde(default)]
+        pub selector: Option<BTreeMap<String, String>>,
     }
 }
 
 fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
     // No object on delete: removing a StatefulSet is never blocked.
-    let Some(sts) = req.object_as::<shape::StatefulSet>("StatefulSet")? else {
+    let Some(sts) = req.object_as::<StatefulSet>(STATEFUL_SET.kind)? else {
         return Ok(vec![]);
     };
-    if is_controlled(&sts.metadata) {
+    if sts.metadata.is_controlled() {
         return Ok(vec![]);
     }
     let ns = req.namespace.as_str();
     let sts_name = name_of(&sts.metadata);
     let spec = sts.spec;
-    let labels = spec
-        .template
-        .metadata
-        .and_then(|m| m.labels)
-        .unwrap_or_default();
+    let labels = spec.template.metadata.labels;
     let service_path = "spec.serviceName";
 
     let Some(service_name) = spec.service_name.as_deref().filter(|n| !n.is_empty()) else {
@@ -151,7 +169,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
         )]);
     };
 
-    let Some(service) = cluster.get::<Service>(ns, service_name)? else {
+    let Some(service) = cluster.get_as::<Service>(SERVICE, ns, service_name)? else {
         return Ok(vec![StatefulSetHeadlessService::finding(
             format!(
                 "statefulset {sts_name:?} names service {service_name:?} in serviceName, but there is \
@@ -217,10 +235,10 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
 fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
     let new = match req.operation {
         Operation::Delete => None,
-        Operation::Update => req.object::<Service>()?,
+        Operation::Update => req.object_as::<Service>(SERVICE.kind)?,
         Operation::Create | Operation::Lint => return Ok(vec![]),
     };
-    let Some(old) = req.old_object::<Service>()? else {
+    let Some(old) = req.old_object_as::<Service>(SERVICE.kind)? else {
         return Ok(vec![]);
     };
     if !is_headless(old.spec.as_ref()) {
@@ -232,7 +250,7 @@ fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, 
     let ns = req.namespace.as_str();
     let service_name = name_of(&old.metadata);
     let users: Vec<String> = cluster
-        .list::<StatefulSet>(ns)?
+        .list_as::<StatefulSet>(STATEFUL_SET, ns)?
         .into_iter()
         .filter_map(|sts| {
             let name = format!("{:?}", name_of(&sts.metadata));
