@@ -7,7 +7,8 @@
 //! StatefulSet review (and, for comparison, a review no rule applies to), the server's peak
 //! RSS, and its time to ready with a cold and a warm module cache. No assertions: the figures
 //! are for the reader. Client and server share the machine's cores; the client runs on one
-//! thread. Next to the client's latencies it prints the server's CPU time per review and the
+//! thread. The server logs as `ws3-webhook serve` does (a JSON line per decision on stdout),
+//! and a thread of this process reads its stdout, as a container runtime would. Next to the client's latencies it prints the server's CPU time per review and the
 //! mean time a review spent in the admission handler: at a fixed concurrency the rest of the
 //! latency is queueing (Little's law: mean latency = concurrency / throughput).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -20,7 +21,10 @@ use std::{
     net::SocketAddr,
     path::Path,
     process::{Child, Command, Stdio},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -86,6 +90,8 @@ fn cached(name: &str) -> Arc<str> {
 }
 
 fn child_main() {
+    // Logs as `ws3-webhook serve` does, one JSON line per decision; the parent drains them.
+    let _logs = ws3_webhook::logging::init("info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -125,6 +131,8 @@ struct ServerProcess {
     addr: SocketAddr,
     health: SocketAddr,
     ready_after: Duration,
+    /// JSON log lines the server has written so far.
+    log_lines: Arc<AtomicU64>,
 }
 
 impl Drop for ServerProcess {
@@ -179,13 +187,23 @@ async fn spawn_server(dir: &Path, cache: &Path) -> ServerProcess {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
+    // The server's stdout: its addresses, then its log lines, read and counted as a container
+    // runtime would read them.
+    let (addresses, line) = tokio::sync::oneshot::channel();
+    let log_lines = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&log_lines);
+    std::thread::spawn(move || {
+        let mut addresses = Some(addresses);
+        for line in BufReader::with_capacity(1 << 16, stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with('{') {
+                counter.fetch_add(1, Ordering::Relaxed);
+            } else if let Some(tx) = addresses.take() {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = line.await.unwrap();
     let mut parts = line.split_whitespace();
     let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
     let health: SocketAddr = parts.next().unwrap().parse().unwrap();
@@ -202,6 +220,7 @@ async fn spawn_server(dir: &Path, cache: &Path) -> ServerProcess {
         addr,
         health,
         ready_after: started.elapsed(),
+        log_lines,
     }
 }
 
@@ -387,6 +406,12 @@ fn main() {
         println!(
             "server peak RSS: {:.1} MiB",
             server.peak_rss_kib() as f64 / 1024.0
+        );
+        // Let the server's log writer flush its last lines (every 50 ms).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        println!(
+            "server log lines (one JSON line per decision, read from its stdout): {}",
+            server.log_lines.load(Ordering::Relaxed)
         );
         let (_, metrics) = common::http_get(server.health, "/metrics").await;
         for line in metrics.lines().filter(|l| {

@@ -5,6 +5,7 @@
 //! - [`tls`]: rustls config that follows its certificate files.
 //! - [`cluster`]: watch caches of the objects the cross-object rules read (RBAC listed there).
 //! - [`metrics`], [`health`]: Prometheus text and `/healthz`, `/readyz` on the side port.
+//! - [`logging`]: JSON log lines on stdout, written in batches off the workers.
 //! - [`Server`]: binds, compiles the modules, serves, drains on shutdown; [`serve`] runs it
 //!   from the command line flags.
 //!
@@ -15,6 +16,7 @@ pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod health;
+pub mod logging;
 pub mod metrics;
 mod server;
 pub mod tls;

@@ -167,10 +167,16 @@ async fn a_slow_rule_moves_evaluations_off_the_runtime_workers() {
     let (status, _) = post(&app, fixture("statefulset-create-web-013"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(state.placement.inline(std::time::Instant::now()));
-    // A rule that loops until its 300 ms deadline: denied, and the evaluations that follow run
-    // on blocking threads, still judged the same.
+    // A rule that loops until its 300 ms deadline: denied. Its first run is over budget in wall
+    // time only, which makes the next evaluations read the CPU clock too; the second shows CPU
+    // time over budget, and the evaluations that follow run on blocking threads, still judged
+    // the same.
     let (status, text) = post(&app, fixture("service-create-db-headless-004"), None).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("test-loop"), "{text}");
+    assert!(state.placement.inline(std::time::Instant::now()));
+    assert!(state.placement.start().is_careful());
+    let (_, text) = post(&app, fixture("service-create-db-headless-004"), None).await;
     assert!(text.contains("test-loop"), "{text}");
     assert!(!state.placement.inline(std::time::Instant::now()));
     let (_, text) = post(&app, fixture("statefulset-create-db-006"), None).await;
@@ -218,4 +224,77 @@ async fn health_endpoints() {
         text.contains("# TYPE ws3_admission_request_duration_seconds histogram"),
         "{text}"
     );
+}
+
+/// A log output the test reads.
+#[derive(Clone, Default)]
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_json_log_line_per_decision_naming_the_request_not_its_content() {
+    let sink = LogSink::default();
+    let (writer, guard) = ws3_webhook::logging::Batched::spawn(
+        sink.clone(),
+        Duration::from_secs(60),
+        1 << 20,
+        8 << 20,
+    );
+    let _default =
+        tracing::subscriber::set_default(ws3_webhook::logging::subscriber("info", writer));
+    let (app, _) = app(2, Duration::from_secs(8));
+    let reviews = [
+        "statefulset-create-db-006",
+        "configmap-create-db-config-003",
+        "secret-create-manifest-secret-015",
+    ];
+    for name in reviews {
+        let (status, _) = post(&app, fixture(name), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    drop(guard);
+    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let decisions: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["message"] == "admission decision")
+        .collect();
+    assert_eq!(decisions.len(), reviews.len(), "{text}");
+    for (line, name) in decisions.iter().zip(reviews) {
+        let review: Value = serde_json::from_str(&fixture(name)).unwrap();
+        let request = &review["request"];
+        for field in ["uid", "name", "namespace", "operation"] {
+            assert_eq!(line[field], request[field], "{field} of {name}: {line}");
+        }
+        assert_eq!(line["kind"], request["kind"]["kind"]);
+        assert_eq!(line["user"], "kubernetes-admin");
+        assert_eq!(line["level"], "INFO");
+        assert!(line["latency_us"].is_u64(), "{line}");
+    }
+    assert_eq!(decisions[0]["decision"], "denied");
+    assert_eq!(decisions[0]["denied_by"], "test-deny");
+    assert_eq!(decisions[0]["warned_by"], "test-warn");
+    assert_eq!(decisions[1]["decision"], "denied");
+    assert_eq!(decisions[1]["failed"], "test-trap");
+    assert_eq!(decisions[2]["decision"], "allowed");
+    assert_eq!(decisions[2]["skipped"], "no-rule-for-kind");
+    // Never the objects: no image, no ConfigMap value, no Secret data, no finding text.
+    for content in [
+        "postgres:13.3",
+        "\"password\"",
+        "cGFzc3dvcmQ=",
+        "S3ViZXJuZXRlcw==",
+        "emptyDir",
+    ] {
+        assert!(!text.contains(content), "{content} logged: {text}");
+    }
 }
