@@ -13,7 +13,9 @@
 //! - A module that fails (trap, timeout, memory cap, invalid or refused result) denies with a
 //!   message naming the rule, or with `onError: allow` (and in `warn` mode) allows with a warning.
 
-use std::{borrow::Cow, sync::Arc, time::Instant};
+mod strip;
+
+use std::{sync::Arc, time::Instant};
 
 use kube::core::{
     GroupVersionKind, Status, admission::AdmissionResponse, admission::Operation as KubeOperation,
@@ -25,6 +27,7 @@ use ws3_engine::{
     Request, RuleSet, Severity, apply_suppressions, ignore_annotation,
 };
 
+pub use self::strip::strip_noise;
 use crate::metrics::{FindingAction, Metrics};
 
 /// The only AdmissionReview version served.
@@ -338,130 +341,6 @@ pub fn describe(finding: &Finding) -> String {
     line
 }
 
-/// The object as rules see it: without `metadata.managedFields` and the
-/// `kubectl.kubernetes.io/last-applied-configuration` annotation, like the objects of the watch
-/// caches. Both are bookkeeping no rule judges, and together often more than half of the JSON
-/// that every rule would otherwise parse again. Anything else is passed as the API server sent
-/// it, byte for byte: the top-level object, `metadata` and `annotations` are split into their
-/// members' raw JSON and joined again without the two, nothing else is parsed. JSON that does
-/// not parse is passed unchanged (the rule reports it).
-pub fn strip_noise(raw: &RawValue) -> Cow<'_, str> {
-    let json = raw.get();
-    if !json.contains("\"managedFields\"") && !json.contains(LAST_APPLIED) {
-        return Cow::Borrowed(json);
-    }
-    let Ok(Members(top)) = serde_json::from_str::<Members<'_>>(json) else {
-        return Cow::Borrowed(json);
-    };
-    let mut out = String::with_capacity(json.len());
-    write_object(&mut out, &top, |out, key, value| {
-        if key != "metadata" {
-            return false;
-        }
-        let Ok(Members(meta)) = serde_json::from_str::<Members<'_>>(value.get()) else {
-            return false;
-        };
-        write_object(out, &meta, |out, key, value| match key {
-            "managedFields" => true,
-            "annotations" => match serde_json::from_str::<Members<'_>>(value.get()) {
-                Ok(Members(annotations)) => {
-                    write_object(out, &annotations, |_, key, _| key == LAST_APPLIED);
-                    true
-                }
-                Err(_) => false,
-            },
-            _ => false,
-        });
-        true
-    });
-    Cow::Owned(out)
-}
-
-/// Writes a JSON object of `members`; `special(out, key, value)` either handles a member itself
-/// (it may write the member's value, or nothing to drop the member) and returns `true`, or
-/// returns `false` to have the member copied as it is.
-fn write_object(
-    out: &mut String,
-    members: &[(Cow<'_, str>, &RawValue)],
-    mut special: impl FnMut(&mut String, &str, &RawValue) -> bool,
-) {
-    out.push('{');
-    let mut first = true;
-    for (key, value) in members {
-        let mark = out.len();
-        if !first {
-            out.push(',');
-        }
-        // A key is written back escaped as JSON wants it; keys rarely need escapes.
-        match serde_json::to_string(key.as_ref()) {
-            Ok(quoted) => out.push_str(&quoted),
-            Err(_) => continue,
-        }
-        out.push(':');
-        let value_at = out.len();
-        if !special(out, key, value) {
-            out.push_str(value.get());
-        } else if out.len() == value_at {
-            // Handled by writing nothing: drop the member.
-            out.truncate(mark);
-            continue;
-        }
-        first = false;
-    }
-    out.push('}');
-}
-
-/// The members of a JSON object as raw JSON, in order, borrowed from the input where the key
-/// needs no unescaping.
-struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((Key(key), value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    members.push((key, value));
-                }
-                Ok(Members(members))
-            }
-        }
-        d.deserialize_map(Visit)
-    }
-}
-
-/// An object key, borrowed unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(Visit)
-    }
-}
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
 /// Why a rule failed when the review's deadline, not its own, ran out.
 const REVIEW_DEADLINE: &str = "the review deadline ran out before the rule finished";
 
@@ -726,59 +605,6 @@ mod tests {
         assert!(r.dry_run);
         assert_eq!(r.user, "alice");
         assert_eq!(r.effective_namespace(), "shop");
-    }
-
-    #[test]
-    fn rules_see_objects_without_bookkeeping() {
-        let raw = RawValue::from_string(
-            r#"{"kind":"ConfigMap","metadata":{"name":"a","managedFields":[{"manager":"kubectl"}],"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}","ws3.dev/ignore":"x"}},"data":{"k":"v"}}"#.to_owned(),
-        )
-        .unwrap();
-        let out = strip_noise(&raw);
-        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let want: serde_json::Value = serde_json::from_str(
-            r#"{"kind":"ConfigMap","metadata":{"name":"a","annotations":{"ws3.dev/ignore":"x"}},"data":{"k":"v"}}"#,
-        )
-        .unwrap();
-        assert_eq!(out, want);
-        let plain = RawValue::from_string(r#"{"kind":"ConfigMap"}"#.to_owned()).unwrap();
-        assert!(matches!(strip_noise(&plain), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn stripping_keeps_everything_else_byte_for_byte() {
-        let strip = |json: &str| {
-            let raw = RawValue::from_string(json.to_owned()).unwrap();
-            strip_noise(&raw).into_owned()
-        };
-        // Order, spacing inside values and escaped keys survive; the dropped members may be
-        // first, last or alone.
-        assert_eq!(
-            strip(
-                r#"{"metadata":{"managedFields":[],"name":"a","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}"}},"data":{ "k" : "v\n" },"a\"b":1}"#
-            ),
-            r#"{"metadata":{"name":"a","annotations":{}},"data":{ "k" : "v\n" },"a\"b":1}"#
-        );
-        assert_eq!(
-            strip(r#"{"kind":"X","metadata":{"name":"a","managedFields":[{"manager":"m"}]}}"#),
-            r#"{"kind":"X","metadata":{"name":"a"}}"#
-        );
-        assert_eq!(
-            strip(r#"{"metadata":{"managedFields":[]}}"#),
-            r#"{"metadata":{}}"#
-        );
-        // Shapes that are not what the API server sends are passed on as they are.
-        for odd in [
-            r#"{"metadata":"managedFields"}"#,
-            r#"{"metadata":{"annotations":["kubectl.kubernetes.io/last-applied-configuration"]}}"#,
-            r#"["managedFields"]"#,
-        ] {
-            assert_eq!(
-                serde_json::from_str::<serde_json::Value>(&strip(odd)).unwrap(),
-                serde_json::from_str::<serde_json::Value>(odd).unwrap(),
-                "{odd}"
-            );
-        }
     }
 
     #[test]

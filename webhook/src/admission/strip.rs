@@ -1,0 +1,330 @@
+//! [`strip_noise`]: an object's JSON without the bookkeeping no rule reads, in one pass.
+//!
+//! The input is JSON that `serde_json` has already checked (a [`RawValue`]), so this scanner
+//! only finds where members and values start and end: it never has to report a syntax error,
+//! and on anything it does not expect it gives the input back unchanged. Members are copied as
+//! the API server sent them, byte for byte; only the dropped members and the separators around
+//! them go.
+
+use std::{borrow::Cow, ops::Range};
+
+use serde_json::value::RawValue;
+
+/// The annotation `kubectl apply` keeps the whole previous manifest in.
+pub(super) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The object as rules see it: without `metadata.managedFields` and the
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation, like the objects of the watch
+/// caches. Both are bookkeeping no rule judges, and together often more than half of the JSON
+/// that every rule would otherwise parse again. Anything else is passed as the API server sent
+/// it, byte for byte. JSON that is not an object is passed unchanged (the rule reports it).
+pub fn strip_noise(raw: &RawValue) -> Cow<'_, str> {
+    let json = raw.get();
+    let mut drop = Vec::new();
+    if strip(json.as_bytes(), &mut drop).is_none() || drop.is_empty() {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut at = 0;
+    for range in drop {
+        out.push_str(json.get(at..range.start).unwrap_or_default());
+        at = range.end;
+    }
+    out.push_str(json.get(at..).unwrap_or_default());
+    Cow::Owned(out)
+}
+
+/// Collects the byte ranges to cut from the top-level object `json`, in order; `None` when it
+/// is not an object or not JSON this scanner follows.
+fn strip(json: &[u8], drop: &mut Vec<Range<usize>>) -> Option<()> {
+    let mut s = Scanner { json, at: 0 };
+    s.skip_ws();
+    s.members(drop, |s, key, drop| {
+        if key_is(s.json, key, "metadata") && s.peek() == Some(b'{') {
+            s.members(drop, |s, key, drop| {
+                if key_is(s.json, key.clone(), "managedFields") {
+                    s.value()?;
+                    return Some(true);
+                }
+                if key_is(s.json, key, "annotations") && s.peek() == Some(b'{') {
+                    s.members(drop, |s, key, _| {
+                        s.value()?;
+                        Some(key_is(s.json, key, LAST_APPLIED))
+                    })?;
+                } else {
+                    s.value()?;
+                }
+                Some(false)
+            })?;
+        } else {
+            s.value()?;
+        }
+        Some(false)
+    })?;
+    s.skip_ws();
+    // Inner members are cut before the leading members of their parent are known.
+    drop.sort_unstable_by_key(|r| r.start);
+    (s.at == json.len()).then_some(())
+}
+
+/// Whether the key at `key` (its raw text, quotes included) is `name`.
+fn key_is(json: &[u8], key: Range<usize>, name: &str) -> bool {
+    let Some(raw) = json.get(key) else {
+        return false;
+    };
+    if raw.len() == name.len() + 2 && !raw.contains(&b'\\') {
+        return raw.get(1..raw.len() - 1) == Some(name.as_bytes());
+    }
+    // Escapes in the key: compare what it says. Rare, and never in the keys the API server
+    // writes.
+    raw.contains(&b'\\')
+        && std::str::from_utf8(raw)
+            .ok()
+            .and_then(|quoted| serde_json::from_str::<String>(quoted).ok())
+            .is_some_and(|key| key == name)
+}
+
+struct Scanner<'a> {
+    json: &'a [u8],
+    at: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.json.get(self.at).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_ws();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// Walks the members of the object at the cursor. For each, `visit(key, drop)` is called
+    /// with the cursor on the value and the byte range of the key (quoted); it moves the cursor
+    /// past the value, and when it returns `true` the member is added to `drop` with the comma
+    /// that separates it from its neighbours. Leaves the cursor after the closing brace.
+    fn members(
+        &mut self,
+        drop: &mut Vec<Range<usize>>,
+        mut visit: impl FnMut(&mut Self, Range<usize>, &mut Vec<Range<usize>>) -> Option<bool>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        self.skip_ws();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        // Where the last kept member ended (after its value), once there is one.
+        let mut kept_end: Option<usize> = None;
+        // Where the dropped members before the first kept one start: they take the comma after
+        // them.
+        let mut leading_drop: Option<usize> = None;
+        loop {
+            self.skip_ws();
+            let member_start = self.at;
+            let key = self.string()?;
+            self.eat(b':')?;
+            self.skip_ws();
+            let dropped = visit(self, key, drop)?;
+            let member_end = self.at;
+            self.skip_ws();
+            let last = match self.peek()? {
+                b',' => false,
+                b'}' => true,
+                _ => return None,
+            };
+            self.at += 1;
+            if dropped {
+                match kept_end {
+                    // `,"dropped":value` after a kept member.
+                    Some(end) => drop.push(end..member_end),
+                    None => {
+                        leading_drop.get_or_insert(member_start);
+                    }
+                }
+            } else {
+                if let Some(start) = leading_drop.take() {
+                    drop.push(start..member_start);
+                }
+                kept_end = Some(member_end);
+            }
+            if last {
+                if let Some(start) = leading_drop {
+                    // Every member was dropped.
+                    drop.push(start..member_end);
+                }
+                return Some(());
+            }
+        }
+    }
+
+    /// Skips the string at the cursor; returns its range, quotes included.
+    fn string(&mut self) -> Option<Range<usize>> {
+        let start = self.at;
+        (self.peek()? == b'"').then_some(())?;
+        let mut at = start + 1;
+        loop {
+            let rest = self.json.get(at..)?;
+            let i = memchr::memchr2(b'"', b'\\', rest)?;
+            if rest.get(i)? == &b'\\' {
+                at += i + 2;
+            } else {
+                self.at = at + i + 1;
+                return Some(start..self.at);
+            }
+        }
+    }
+
+    /// Skips the value at the cursor.
+    fn value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.at += 1;
+                                return Some(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.at += 1;
+                }
+            }
+            _ => {
+                // A number, true, false or null.
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    self.at += 1;
+                }
+                Some(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strip(json: &str) -> String {
+        let raw = RawValue::from_string(json.to_owned()).unwrap();
+        strip_noise(&raw).into_owned()
+    }
+
+    /// What the stripped object must mean: the input parsed, without the two members.
+    fn reference(json: &str) -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        if let Some(meta) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.remove("managedFields");
+            if let Some(a) = meta.get_mut("annotations").and_then(|a| a.as_object_mut()) {
+                a.remove(LAST_APPLIED);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn rules_see_objects_without_bookkeeping() {
+        let json = r#"{"kind":"ConfigMap","metadata":{"name":"a","managedFields":[{"manager":"kubectl"}],"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}","ws3.dev/ignore":"x"}},"data":{"k":"v"}}"#;
+        assert_eq!(
+            strip(json),
+            r#"{"kind":"ConfigMap","metadata":{"name":"a","annotations":{"ws3.dev/ignore":"x"}},"data":{"k":"v"}}"#
+        );
+        let plain = RawValue::from_string(r#"{"kind":"ConfigMap"}"#.to_owned()).unwrap();
+        assert!(matches!(strip_noise(&plain), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn stripping_keeps_everything_else_byte_for_byte() {
+        // Order, spacing inside values and escaped keys survive; the dropped members may be
+        // first, last or alone.
+        assert_eq!(
+            strip(
+                r#"{"metadata":{"managedFields":[],"name":"a","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}"}},"data":{ "k" : "v\n" },"a\"b":1}"#
+            ),
+            r#"{"metadata":{"name":"a","annotations":{}},"data":{ "k" : "v\n" },"a\"b":1}"#
+        );
+        assert_eq!(
+            strip(r#"{"kind":"X","metadata":{"name":"a","managedFields":[{"manager":"m"}]}}"#),
+            r#"{"kind":"X","metadata":{"name":"a"}}"#
+        );
+        assert_eq!(
+            strip(r#"{"metadata":{"managedFields":[]}}"#),
+            r#"{"metadata":{}}"#
+        );
+        // Pretty-printed, as a file or another client may send it.
+        assert_eq!(
+            strip(
+                "{\n  \"metadata\" : {\n    \"managedFields\" : [ ],\n    \"name\" : \"a\"\n  }\n}"
+            ),
+            "{\n  \"metadata\" : {\n    \"name\" : \"a\"\n  }\n}"
+        );
+        // Shapes that are not what the API server sends are passed on as they are.
+        for odd in [
+            r#"{"metadata":"managedFields"}"#,
+            r#"{"metadata":{"annotations":["kubectl.kubernetes.io/last-applied-configuration"]}}"#,
+            r#"["managedFields"]"#,
+            r#""managedFields""#,
+            r#"{"spec":{"metadata":{"managedFields":[]}}}"#,
+        ] {
+            assert_eq!(strip(odd), odd);
+        }
+    }
+
+    #[test]
+    fn the_result_means_the_object_without_the_two_members() {
+        let cases = [
+            r#"{"metadata":{"managedFields":[{"a":"}]{[\"\\"}],"annotations":{"x":"1","kubectl.kubernetes.io/last-applied-configuration":"{\"a\":[1,2]}","y":"2"},"name":"n"},"spec":[1,-2.5e3,true,false,null,{"a":[]}]}"#,
+            r#"{"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"x"},"managedFields":null}}"#,
+            r#"{"metadata":{"name":"a","managedFields":[],"labels":{"managedFields":"kept"}}}"#,
+            r#"{"metad\u0061ta":{"m\u0061nagedFields":[],"name":"escaped keys"}}"#,
+            r#"{"metadata":{"name":"a"},"metadata2":{"managedFields":[]}}"#,
+            r#"{"a":"\u00e9\ud83d\ude00","metadata":{"managedFields":[1],"annotations":{}},"z":{}}"#,
+            r#"{}"#,
+            r#"{ }"#,
+        ];
+        for json in cases {
+            let out = strip(json);
+            let parsed: serde_json::Value =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("{json} -> {out}: {e}"));
+            assert_eq!(parsed, reference(json), "{json} -> {out}");
+        }
+        // The captured objects, bookkeeping and all.
+        for entry in std::fs::read_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/admission"
+        ))
+        .unwrap()
+        {
+            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let review: serde_json::Value = serde_json::from_str(&body).unwrap();
+            for object in ["object", "oldObject"] {
+                let json = review["request"][object].to_string();
+                let out = strip(&json);
+                assert_eq!(
+                    serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+                    reference(&json)
+                );
+                assert!(!out.contains("managedFields") && !out.contains(LAST_APPLIED));
+            }
+        }
+    }
+}
