@@ -108,10 +108,15 @@ pub const RESOURCES: [&str; 5] = [
     "statefulsets",
 ];
 
+/// One `ws3_admission_requests_total` series of a kind: operation, decision and count.
+type Series = (String, &'static str, u64);
+
 /// All metrics of the process.
 #[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, String, &'static str), u64>>,
+    /// Reviews answered, by kind, then by operation and decision (looked up without
+    /// allocating: this runs once per review).
+    requests: Mutex<HashMap<String, Vec<Series>>>,
     latency: Histogram,
     in_flight: AtomicU64,
     offloads: AtomicU64,
@@ -167,10 +172,18 @@ impl Metrics {
             .requests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = map.get_mut(&(kind.to_owned(), operation.to_owned(), decision)) {
-            *n += 1;
-        } else {
-            map.insert((kind.to_owned(), operation.to_owned(), decision), 1);
+        if !map.contains_key(kind) {
+            map.insert(kind.to_owned(), Vec::new());
+        }
+        let Some(series) = map.get_mut(kind) else {
+            return;
+        };
+        match series
+            .iter_mut()
+            .find(|(op, d, _)| op == operation && *d == decision)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => series.push((operation.to_owned(), decision, 1)),
         }
     }
 
@@ -272,6 +285,8 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
+            .flatten()
+            .map(|(_, _, n)| n)
             .sum()
     }
 
@@ -285,7 +300,11 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .flat_map(|(kind, series)| {
+                series
+                    .iter()
+                    .map(move |(op, decision, n)| ((kind.clone(), op.clone(), *decision), *n))
+            })
             .collect();
         requests.sort();
         for ((kind, operation, decision), n) in requests {
