@@ -49,7 +49,7 @@ where
         .finish()
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     buf: Vec<u8>,
     /// The guard was dropped: the writer thread writes what is left and stops.
@@ -57,6 +57,17 @@ struct State {
     /// The writer thread has stopped (or never started): lines are written by the thread that
     /// makes them.
     closed: bool,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The buffered bytes are log lines: their length, not their text.
+        f.debug_struct("State")
+            .field("buffered", &self.buf.len())
+            .field("stopping", &self.stopping)
+            .field("closed", &self.closed)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -95,16 +106,19 @@ impl std::fmt::Debug for Batched {
 }
 
 impl Batched {
-    /// Starts the writer thread over `out`.
+    /// Starts the writer thread over `out`: it writes every `every`, or once `flush_at` bytes
+    /// wait; loggers wait while `max_buffered` bytes do.
     pub fn spawn<W: Write + Send + 'static>(
         out: W,
         every: Duration,
         flush_at: usize,
         max_buffered: usize,
     ) -> (Self, LogGuard) {
+        let every = every.max(Duration::from_millis(1));
+        let flush_at = flush_at.max(1);
         let shared = Arc::new(Shared {
             flush_at,
-            max_buffered,
+            max_buffered: max_buffered.max(flush_at),
             ..Shared::default()
         });
         let out: Output = Arc::new(Mutex::new(Box::new(out)));
@@ -152,14 +166,16 @@ impl Batched {
     }
 }
 
-/// The writer thread: takes the buffer when it is full, when [`FLUSH_EVERY`] has passed, or
-/// when stopping; once stopping with nothing left, marks the writer closed and returns.
+/// The writer thread: takes the buffer when it is full or when [`FLUSH_EVERY`] has passed.
+/// When stopping (or should it unwind), [`Exit`] writes what is left and closes the buffer.
 fn write_out(shared: &Shared, out: &Output, every: Duration) {
+    let _exit = Exit { shared, out };
+    let mut spare = Vec::new();
     loop {
         let mut state = shared.lock();
-        let deadline = Instant::now() + every;
+        let deadline = Instant::now().checked_add(every);
         while state.buf.len() < shared.flush_at && !state.stopping {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(every, |d| d.saturating_duration_since(Instant::now()));
             if left.is_zero() {
                 break;
             }
@@ -169,21 +185,43 @@ fn write_out(shared: &Shared, out: &Output, every: Duration) {
                 .map(|(state, _)| state)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        if state.stopping && state.buf.is_empty() {
-            state.closed = true;
-            drop(state);
-            shared.drained.notify_all();
+        if state.stopping {
             return;
         }
-        let batch = std::mem::take(&mut state.buf);
+        // The buffers trade places, so neither is allocated again.
+        std::mem::swap(&mut state.buf, &mut spare);
         drop(state);
         shared.drained.notify_all();
-        if !batch.is_empty() {
+        if !spare.is_empty() {
             let mut out = out.lock().unwrap_or_else(PoisonError::into_inner);
             // Nowhere to report a failed write to: the lines are lost with stdout.
-            let _ = out.write_all(&batch);
+            let _ = out.write_all(&spare);
             let _ = out.flush();
+            spare.clear();
         }
+    }
+}
+
+/// Ends the writer thread: writes what is buffered and marks the buffer closed, both with the
+/// state locked (then the output: the loggers' lock order), so that the lines written directly
+/// from then on come after these.
+struct Exit<'a> {
+    shared: &'a Shared,
+    out: &'a Output,
+}
+
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.closed = true;
+        if !state.buf.is_empty() {
+            let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = out.write_all(&state.buf);
+            let _ = out.flush();
+            state.buf = Vec::new();
+        }
+        drop(state);
+        self.shared.drained.notify_all();
     }
 }
 
@@ -238,6 +276,7 @@ mod tests {
     struct Sink {
         bytes: Arc<Mutex<Vec<u8>>>,
         writes: Arc<Mutex<usize>>,
+        largest_write: Arc<Mutex<usize>>,
         delay: Duration,
     }
 
@@ -246,6 +285,8 @@ mod tests {
             std::thread::sleep(self.delay);
             self.bytes.lock().unwrap().extend_from_slice(b);
             *self.writes.lock().unwrap() += 1;
+            let mut largest = self.largest_write.lock().unwrap();
+            *largest = (*largest).max(b.len());
             Ok(b.len())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -356,5 +397,41 @@ mod tests {
             assert_eq!(mine.len(), 200);
         }
         assert!(*sink.writes.lock().unwrap() > 1);
+        // Loggers waited: no batch held much more than the limit (one line of 7 bytes past it).
+        assert!(*sink.largest_write.lock().unwrap() <= 256 + 7);
+    }
+
+    #[test]
+    fn lines_logged_while_the_guard_goes_are_all_written_in_order() {
+        let sink = Sink::default();
+        let (writer, guard) = Batched::spawn(sink.clone(), Duration::from_millis(1), 64, 1024);
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2000 {
+                        line(&writer, &format!("{t} {i:04}"));
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(2));
+        drop(guard);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let lines = lines(&sink);
+        assert_eq!(lines.len(), 6000);
+        for t in 0..3 {
+            let mine: Vec<&String> = lines
+                .iter()
+                .filter(|l| l.starts_with(&format!("{t} ")))
+                .collect();
+            assert_eq!(mine.len(), 2000);
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "thread {t} out of order"
+            );
+        }
     }
 }

@@ -167,16 +167,10 @@ async fn a_slow_rule_moves_evaluations_off_the_runtime_workers() {
     let (status, _) = post(&app, fixture("statefulset-create-web-013"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(state.placement.inline(std::time::Instant::now()));
-    // A rule that loops until its 300 ms deadline: denied. Its first run is over budget in wall
-    // time only, which makes the next evaluations read the CPU clock too; the second shows CPU
-    // time over budget, and the evaluations that follow run on blocking threads, still judged
-    // the same.
+    // A rule that loops until its 300 ms deadline: denied, and the evaluations that follow run
+    // on blocking threads, still judged the same.
     let (status, text) = post(&app, fixture("service-create-db-headless-004"), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(text.contains("test-loop"), "{text}");
-    assert!(state.placement.inline(std::time::Instant::now()));
-    assert!(state.placement.start().is_careful());
-    let (_, text) = post(&app, fixture("service-create-db-headless-004"), None).await;
     assert!(text.contains("test-loop"), "{text}");
     assert!(!state.placement.inline(std::time::Instant::now()));
     let (_, text) = post(&app, fixture("statefulset-create-db-006"), None).await;

@@ -79,7 +79,7 @@ async fn evaluate(
     let evaluation = async {
         let permit = Arc::clone(&state.slots).acquire_owned().await;
         if state.placement.inline(Instant::now()) {
-            let timer = state.placement.start();
+            let timer = placement::Timer::start();
             let decision =
                 state
                     .evaluator
@@ -104,7 +104,7 @@ async fn evaluate(
         let metrics = Arc::clone(&state.metrics);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let timer = placement::Timer::careful();
+            let timer = placement::Timer::start();
             let decision = evaluator.evaluate_until(&req, &source, Some(deadline.into_std()));
             if placement.finish(timer).is_some() {
                 metrics.offload();

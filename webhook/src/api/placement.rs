@@ -13,13 +13,12 @@
 //! Only the CPU time of the thread that ran an evaluation counts against the rules, not wall
 //! time: a worker that the kernel preempts mid-evaluation, or that its cgroup's CPU limit
 //! throttles, has not run a slow rule. Reading a thread's CPU clock is a system call, though,
-//! two per review, while the wall clock is read in user space. So evaluations are timed by the
-//! wall clock, which can only overstate CPU time; one that overruns [`INLINE_BUDGET`] in wall
-//! time makes the next [`STRIKE_WINDOW`] of evaluations *careful*: those also read the CPU clock,
-//! and only what they measure can move evaluations. A rule that is really slow is slow again
-//! soon, so a looping rule holds a worker for two evaluations, not one, before the switch. One
-//! careful evaluation a little over budget is forgiven: on a virtual machine the thread's CPU
-//! clock also counts the odd pause of the virtual CPU.
+//! while the wall clock is read in user space; and an evaluation cannot have used more CPU than
+//! wall time. So the CPU clock is read when an evaluation starts, and again at its end only when
+//! its wall time overran [`INLINE_BUDGET`]: one system call per review instead of two, and the
+//! same answer. One evaluation a little over budget is forgiven: on a virtual machine the
+//! thread's CPU clock also counts the odd pause of the virtual CPU, and a rule that is really
+//! slow is slow again soon.
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -48,27 +47,21 @@ pub fn thread_cpu_time() -> Duration {
     )
 }
 
-/// The clocks of one evaluation, from [`Placement::start`] to [`Placement::finish`].
+/// The clocks of one evaluation, from [`Timer::start`] to [`Placement::finish`].
 #[derive(Debug, Clone, Copy)]
 pub struct Timer {
     wall: Instant,
-    /// The thread's CPU time at the start, for a careful evaluation.
-    cpu: Option<Duration>,
+    /// The thread's CPU time at the start.
+    cpu: Duration,
 }
 
 impl Timer {
-    /// A timer that reads the thread's CPU clock, whatever the placement's state (for
-    /// evaluations on blocking threads, where the system calls cost nothing that matters).
-    pub fn careful() -> Self {
+    /// Starts timing an evaluation on this thread.
+    pub fn start() -> Self {
         Self {
             wall: Instant::now(),
-            cpu: Some(thread_cpu_time()),
+            cpu: thread_cpu_time(),
         }
-    }
-
-    /// Whether this evaluation reads the thread's CPU clock.
-    pub fn is_careful(&self) -> bool {
-        self.cpu.is_some()
     }
 }
 
@@ -78,8 +71,6 @@ pub struct Placement {
     epoch: Instant,
     /// Nanoseconds after `epoch` until which evaluations are offloaded; 0 when never.
     offload_until: AtomicU64,
-    /// Nanoseconds after `epoch` until which evaluations read the CPU clock; 0 when never.
-    careful_until: AtomicU64,
     /// Nanoseconds after `epoch` (at least 1) when the last evaluation over budget ended; 0 when
     /// none has.
     last_over: AtomicU64,
@@ -97,7 +88,6 @@ impl Placement {
         Self {
             epoch: Instant::now(),
             offload_until: AtomicU64::new(0),
-            careful_until: AtomicU64::new(0),
             last_over: AtomicU64::new(0),
         }
     }
@@ -111,42 +101,16 @@ impl Placement {
         self.nanos(now) >= self.offload_until.load(Ordering::Relaxed)
     }
 
-    /// Starts timing an evaluation on this thread: careful (the CPU clock too) while a recent
-    /// evaluation overran its budget in wall time.
-    pub fn start(&self) -> Timer {
-        self.start_at(Instant::now())
-    }
-
-    fn start_at(&self, wall: Instant) -> Timer {
-        let careful = self.nanos(wall) < self.careful_until.load(Ordering::Relaxed);
-        Timer {
-            wall,
-            cpu: careful.then(thread_cpu_time),
-        }
-    }
-
     /// Ends the evaluation `timer` timed, on the thread that started it. Returns the CPU time it
-    /// took when it moves evaluations off the workers (see [`Placement::record`]); an evaluation
-    /// over budget in wall time only makes the evaluations of the next [`STRIKE_WINDOW`] careful.
+    /// took when it moves evaluations off the workers (see [`Placement::record`]).
     pub fn finish(&self, timer: Timer) -> Option<Duration> {
-        self.finish_at(timer, Instant::now())
-    }
-
-    fn finish_at(&self, timer: Timer, now: Instant) -> Option<Duration> {
+        let now = Instant::now();
         if now.saturating_duration_since(timer.wall) <= INLINE_BUDGET {
+            // No more CPU than wall time: nothing to hold against the rules.
             return None;
         }
-        match timer.cpu {
-            Some(cpu) => {
-                let took = thread_cpu_time().saturating_sub(cpu);
-                self.record(now, took).then_some(took)
-            }
-            None => {
-                self.careful_until
-                    .fetch_max(self.nanos(now + STRIKE_WINDOW), Ordering::Relaxed);
-                None
-            }
-        }
+        let took = thread_cpu_time().saturating_sub(timer.cpu);
+        self.record(now, took).then_some(took)
     }
 
     /// Records an evaluation that finished at `now` after `took` of CPU time. Returns `true` when
@@ -174,69 +138,33 @@ impl Placement {
 mod tests {
     use super::*;
 
-    #[test]
-    fn wall_time_over_budget_makes_evaluations_careful_and_only_cpu_time_moves_them() {
-        let p = Placement::new();
-        // Quick: neither careful nor moved.
-        let quick = p.start();
-        assert!(!quick.is_careful());
-        assert!(p.finish(quick).is_none());
-        assert!(!p.start().is_careful());
-        // Over budget in wall time (a long pause of this thread): careful for a while, still
-        // inline, whatever the wall time was.
-        let paused = Timer {
-            wall: Instant::now() - SLOW * 4,
-            cpu: None,
-        };
-        assert!(p.finish(paused).is_none());
-        assert!(p.inline(Instant::now()));
-        let careful = p.start();
-        assert!(careful.is_careful());
-        // A careful evaluation that was paused but used little CPU: forgiven, still inline.
-        let paused = Timer {
-            wall: Instant::now() - SLOW * 4,
-            ..careful
-        };
-        assert!(p.finish(paused).is_none());
-        assert!(p.inline(Instant::now()));
-        // One that burns CPU past SLOW moves evaluations.
-        let burn = p.start();
-        assert!(burn.is_careful());
-        let spin = Instant::now();
-        while spin.elapsed() <= SLOW + Duration::from_millis(5) {
+    /// Burns at least `cpu` of this thread's CPU time.
+    fn burn(cpu: Duration) {
+        let start = thread_cpu_time();
+        while thread_cpu_time().saturating_sub(start) <= cpu {
             std::hint::spin_loop();
         }
-        assert!(p.finish(burn).is_some_and(|took| took > SLOW));
+    }
+
+    #[test]
+    fn cpu_time_not_wall_time_moves_evaluations() {
+        let p = Placement::new();
+        // Quick.
+        assert!(p.finish(Timer::start()).is_none());
+        // Long in wall time (this thread was paused, say) but little CPU: forgiven, twice.
+        for _ in 0..2 {
+            let paused = Timer {
+                wall: Instant::now() - SLOW * 4,
+                ..Timer::start()
+            };
+            assert!(p.finish(paused).is_none());
+            assert!(p.inline(Instant::now()));
+        }
+        // An evaluation that burns CPU past SLOW moves evaluations, and says how long it took.
+        let timer = Timer::start();
+        burn(SLOW + Duration::from_millis(5));
+        assert!(p.finish(timer).is_some_and(|took| took > SLOW));
         assert!(!p.inline(Instant::now()));
-    }
-
-    #[test]
-    fn evaluations_are_careful_for_a_strike_window_after_a_wall_time_overrun() {
-        let p = Placement::new();
-        let t0 = Instant::now();
-        let overrun = Timer {
-            wall: t0,
-            cpu: None,
-        };
-        assert!(
-            p.finish_at(overrun, t0 + INLINE_BUDGET + Duration::from_millis(1))
-                .is_none()
-        );
-        let end = t0 + INLINE_BUDGET + STRIKE_WINDOW;
-        assert!(p.start_at(end).is_careful());
-        assert!(!p.start_at(end + Duration::from_millis(2)).is_careful());
-        // Exactly at the budget is not an overrun.
-        let q = Placement::new();
-        assert!(q.finish_at(overrun, t0 + INLINE_BUDGET).is_none());
-        assert!(!q.start_at(t0 + INLINE_BUDGET).is_careful());
-    }
-
-    #[test]
-    fn careful_timers_always_read_the_cpu_clock() {
-        let t = Timer::careful();
-        assert!(t.is_careful());
-        let p = Placement::new();
-        assert!(p.finish(t).is_none());
     }
 
     #[test]
