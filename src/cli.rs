@@ -45,9 +45,10 @@ pub struct RuleArgs {
     /// Configuration file (default: `.ws3.yaml` in the working directory or the nearest parent).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Extra rule module: a `.wasm` component or a directory of them (repeatable).
-    #[arg(long = "rules", value_name = "PATH")]
-    pub rules: Vec<PathBuf>,
+    /// Extra rule module: a `.wasm` component or a directory of them (repeatable; `modules:`
+    /// in `.ws3.yaml`).
+    #[arg(long = "module", alias = "rules", value_name = "PATH")]
+    pub modules: Vec<PathBuf>,
     /// Turn a rule off (repeatable).
     #[arg(long, value_name = "ID")]
     pub disable: Vec<String>,
@@ -117,6 +118,14 @@ pub struct LintArgs {
     /// No colours (also when `NO_COLOR` is set or the output is not a terminal).
     #[arg(long)]
     pub no_color: bool,
+    /// Read these files or directories for lookups only: the Services, NetworkPolicies and
+    /// ConfigMaps other objects refer to; nothing is reported about them (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub context: Vec<PathBuf>,
+    /// Use every YAML and JSON file git tracks in the repository as context (what the
+    /// pre-commit hook does: the staged files are judged, the whole repository is looked up).
+    #[arg(long)]
+    pub git_context: bool,
     /// Worker threads (default: the number of cores).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<std::num::NonZeroUsize>,

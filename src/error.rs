@@ -27,6 +27,9 @@ pub enum Error {
     /// The working directory cannot be read (needed to find `.ws3.yaml`).
     #[error("cannot determine the working directory: {0}")]
     WorkingDirectory(#[source] io::Error),
+    /// `--git-context` outside a git repository, or git failing.
+    #[error("--git-context: {0}")]
+    Git(String),
     /// Writing the report failed (e.g. a closed pipe).
     #[error("cannot write the report: {0}")]
     Output(#[source] io::Error),
@@ -43,6 +46,8 @@ pub enum ProblemKind {
     Object,
     /// A rule module failed (trap, timeout, invalid result, rejected input).
     Rule,
+    /// Nothing was checked: no file, no object, or no rule enabled.
+    NothingChecked,
 }
 
 impl ProblemKind {
@@ -53,6 +58,7 @@ impl ProblemKind {
             Self::Syntax => "syntax",
             Self::Object => "object",
             Self::Rule => "rule",
+            Self::NothingChecked => "nothing-checked",
         }
     }
 }

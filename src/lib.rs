@@ -3,10 +3,11 @@
 //! line and column of the offending field.
 //!
 //! The pipeline: [`input`] finds and reads files, [`yaml`] parses them keeping spans,
-//! [`objects`] turns documents into objects (effective namespaces, `kind: List` items, Helm
-//! template names) and indexes them for rules, [`lint`] runs the rules on worker threads,
-//! [`locate`] maps each finding's JSON path back to YAML, and [`emit`] writes the [`Report`] as
-//! text, JSON, SARIF or GitHub annotations.
+//! [`objects`] turns documents into objects (`kind: List` items, Helm template names), the
+//! engine's [`FileSet`] decides what each means to the rules and judges them, [`locate`] maps
+//! each finding's JSON path back to YAML, and [`emit`] writes the [`Report`] as text, JSON,
+//! SARIF or GitHub annotations. Everything a rule's verdict depends on lives in the engine; this
+//! crate owns files and diagnostics.
 //!
 //! ```no_run
 //! use ws3_lint::{LintOptions, Linter, input::SourceFile};
@@ -22,21 +23,20 @@ pub mod cli;
 pub mod emit;
 pub mod error;
 pub mod input;
-pub mod lint;
 pub mod locate;
 pub mod objects;
 pub mod yaml;
 
 use std::{
-    collections::HashSet,
     io::{Read, Write},
     path::PathBuf,
-    sync::Arc,
     time::Instant,
 };
 
+use rayon::prelude::*;
 use ws3_engine::{
-    Config, Engine, EngineOptions, Finding, ObjectRef, ObjectSource, Origin, RuleSet, Severity,
+    Config, Engine, EngineOptions, Finding, Limits, ObjectRef, Origin, RuleSet, Severity,
+    review::lint::{EntryError, FileSet},
 };
 
 pub use crate::error::{Error, Notice, Problem, ProblemKind};
@@ -45,7 +45,7 @@ use crate::{
     emit::EmitOptions,
     input::SourceFile,
     locate::Location,
-    objects::{Index, Object},
+    objects::Object,
 };
 
 /// The namespace of objects without one when neither the command line nor the configuration
@@ -248,12 +248,16 @@ fn engine(cache: bool) -> Result<Engine, Error> {
         // An unusable cache directory (read-only home, ...) only costs compile time.
         if let Ok(engine) = Engine::new(&EngineOptions {
             cache_dir,
+            limits: Limits::offline(),
             ..Default::default()
         }) {
             return Ok(engine);
         }
     }
-    Ok(Engine::new(&EngineOptions::default())?)
+    Ok(Engine::new(&EngineOptions {
+        limits: Limits::offline(),
+        ..Default::default()
+    })?)
 }
 
 impl Linter {
@@ -306,25 +310,61 @@ impl Linter {
 
     /// Lints a set of files as one context.
     pub fn lint(&self, files: Vec<SourceFile>, options: &LintOptions) -> Report {
+        self.lint_with_context(files, Vec::new(), options)
+    }
+
+    /// Lints `files`, with `context` files read for lookups only: their objects are what other
+    /// objects may refer to (a Service, a NetworkPolicy, a ConfigMap), and nothing is reported
+    /// about them.
+    pub fn lint_with_context(
+        &self,
+        files: Vec<SourceFile>,
+        context: Vec<SourceFile>,
+        options: &LintOptions,
+    ) -> Report {
         let mut report = Report {
             rules: self.rule_infos(),
             ..Report::default()
         };
+        let judged_files = files.len();
+        let mut files = files;
+        files.extend(context);
         let started = Instant::now();
-        let objects = load_objects(
-            &files,
-            &options.default_namespace,
-            options.jobs,
-            &mut report,
-        );
-        let index: Arc<dyn ObjectSource> = Arc::new(Index::new(&objects));
+        let mut objects = load_objects(&files, options.jobs, &mut report);
+        let mut set = FileSet::new(&self.rules, &options.default_namespace);
+        let mut added = Vec::with_capacity(objects.len());
+        for (i, object) in objects.iter().enumerate() {
+            match set.add(&object.json, object.file < judged_files) {
+                Ok(_) => added.push(i),
+                Err(error) => {
+                    let first = match &error {
+                        EntryError::Duplicate { first, .. } => Some(&objects[added[*first]]),
+                        EntryError::Missing(_) => None,
+                    };
+                    report
+                        .problems
+                        .push(entry_problem(&files, object, first, &error));
+                }
+            }
+        }
+        // Objects that joined the set take its view of them (effective namespace, rule JSON).
+        let mut kept = Vec::with_capacity(added.len());
+        let mut slots: Vec<Option<Object>> = objects.drain(..).map(Some).collect();
+        for (entry, &i) in set.entries().iter().zip(&added) {
+            if let Some(mut object) = slots[i].take() {
+                object.namespace.clone_from(&entry.namespace);
+                object.json = entry.json.clone();
+                kept.push(object);
+            }
+        }
+        let objects = kept;
         report.timings.load = started.elapsed();
         let started = Instant::now();
-        let evaluation = lint::evaluate(&self.engine, &self.rules, &objects, &index, options.jobs);
+        let outcome = set.lint(&self.rules, &self.engine, options.jobs);
         report.timings.evaluate = started.elapsed();
         let started = Instant::now();
-        report.calls = evaluation.calls;
-        for failure in &evaluation.failures {
+        report.calls = outcome.calls;
+        for failure in &outcome.failures {
             let object = &objects[failure.object];
             let file = &files[object.file];
             report.problems.push(Problem {
@@ -342,86 +382,95 @@ impl Linter {
                 ),
             });
         }
-        report.diagnostics = self.diagnostics(evaluation.findings, &objects, index.as_ref());
+        report.diagnostics = diagnostics(outcome.findings, &objects);
+        files.truncate(judged_files);
         report.files = files;
         report.timings.report = started.elapsed();
-        report.objects = objects;
+        report.objects = objects
+            .into_iter()
+            .filter(|o| o.file < judged_files)
+            .collect();
         report
-    }
-
-    /// Applies suppressions and configured severities, keeps one finding per (rule, subject), and
-    /// places each finding in its file.
-    fn diagnostics(
-        &self,
-        findings: Vec<(usize, Finding)>,
-        objects: &[Object],
-        source: &dyn ObjectSource,
-    ) -> Vec<Diagnostic> {
-        let mut out = Vec::with_capacity(findings.len());
-        let mut subjects = HashSet::new();
-        let mut findings = findings.into_iter().peekable();
-        while let Some((object_index, first)) = findings.next() {
-            // The findings of one object are adjacent (evaluation returns them in object order).
-            let mut group = vec![first];
-            while let Some((_, next)) = findings.next_if(|(o, _)| *o == object_index) {
-                group.push(next);
-            }
-            let object = &objects[object_index];
-            let annotation = ws3_engine::ignore_annotation(&object.json);
-            ws3_engine::apply_suppressions(&mut group, annotation.as_deref(), source);
-            for mut finding in group {
-                if let Some(rule) = self.rules.get(&finding.rule_id) {
-                    rule.apply_severity(&mut finding);
-                }
-                if let Some(subject) = &finding.subject
-                    && !subjects.insert((finding.rule_id.clone(), subject.clone()))
-                {
-                    continue;
-                }
-                out.push(Diagnostic {
-                    location: locate::locate(&object.root, &finding.path),
-                    rule: finding.rule_id,
-                    severity: finding.severity,
-                    message: finding.message,
-                    hint: finding.hint,
-                    file: object.file,
-                    document: object.document,
-                    object: object.object_ref(),
-                    path: finding.path,
-                    subject: finding.subject,
-                    suppressed: finding.suppressed,
-                    template: object.template.clone(),
-                    object_line: object.root.span.start.line,
-                    redactions: if object.is_secret() {
-                        objects::secret_value_spans(&object.root)
-                    } else {
-                        Vec::new()
-                    },
-                });
-            }
-        }
-        out.sort_by(|a, b| {
-            (a.file, a.location.line, a.location.column, &a.rule).cmp(&(
-                b.file,
-                b.location.line,
-                b.location.column,
-                &b.rule,
-            ))
-        });
-        out
     }
 }
 
-/// Parses every file (on up to `jobs` threads) and collects their objects in input order.
-fn load_objects(
+/// A problem for an object the file set refused.
+fn entry_problem(
     files: &[SourceFile],
-    default_namespace: &str,
-    jobs: usize,
-    report: &mut Report,
-) -> Vec<Object> {
+    object: &Object,
+    first: Option<&Object>,
+    error: &EntryError,
+) -> Problem {
+    let message = match first {
+        Some(first) => format!(
+            "document {}: {error}; first defined in {}:{} (document {}); kubectl would apply the second over the first",
+            object.document, files[first.file].name, first.root.span.start.line, first.document
+        ),
+        None => format!("document {}: {error}", object.document),
+    };
+    Problem {
+        kind: ProblemKind::Object,
+        file: Some(files[object.file].name.clone()),
+        line: Some(object.root.span.start.line),
+        column: Some(object.root.span.start.col + 1),
+        document: Some(object.document),
+        rule: None,
+        message,
+    }
+}
+
+/// Places each finding in its file, sorted by file, line, column and rule.
+fn diagnostics(findings: Vec<(usize, Finding)>, objects: &[Object]) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = findings
+        .into_iter()
+        .map(|(i, finding)| {
+            let object = &objects[i];
+            let mut redactions = if object.is_secret() {
+                objects::secret_value_spans(&object.root)
+            } else {
+                Vec::new()
+            };
+            for path in &finding.redact {
+                if let Some(span) = locate::value_span(&object.root, path) {
+                    redactions.push(span);
+                }
+            }
+            Diagnostic {
+                location: locate::locate(&object.root, &finding.path),
+                rule: finding.rule_id,
+                severity: finding.severity,
+                message: finding.message,
+                hint: finding.hint,
+                file: object.file,
+                document: object.document,
+                object: object.object_ref(),
+                path: finding.path,
+                subject: finding.subject,
+                suppressed: finding.suppressed,
+                template: object.template.clone(),
+                object_line: object.root.span.start.line,
+                redactions,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.file, a.location.line, a.location.column, &a.rule).cmp(&(
+            b.file,
+            b.location.line,
+            b.location.column,
+            &b.rule,
+        ))
+    });
+    out
+}
+
+/// Parses every file (on up to `jobs` threads) and collects their objects in input order.
+/// Problems of context files are reported too: a broken context file would otherwise hide
+/// objects the lookups need.
+fn load_objects(files: &[SourceFile], jobs: usize, report: &mut Report) -> Vec<Object> {
     let parse = |(i, file): (usize, &SourceFile)| {
         let stream = yaml::parse_stream(&file.text);
-        let mut out = objects::file_objects(i, file, stream.documents, default_namespace);
+        let mut out = objects::file_objects(i, file, stream.documents);
         if let Some(e) = stream.error {
             let what = if file.name.ends_with(".json") {
                 "JSON"
@@ -444,31 +493,12 @@ fn load_objects(
         out
     };
     let jobs = jobs.clamp(1, files.len().max(1));
-    let results: Vec<objects::FileObjects> = if jobs == 1 {
-        files.iter().enumerate().map(parse).collect()
-    } else {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let mut parts: Vec<(usize, objects::FileObjects)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..jobs)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(file) = files.get(i) else { break };
-                            done.push((i, parse((i, file))));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        parts.sort_by_key(|(i, _)| *i);
-        parts.into_iter().map(|(_, r)| r).collect()
+    let results: Vec<objects::FileObjects> = match rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+    {
+        Ok(pool) if jobs > 1 => pool.install(|| files.par_iter().enumerate().map(parse).collect()),
+        _ => files.iter().enumerate().map(parse).collect(),
     };
     let mut all = Vec::new();
     for mut r in results {
@@ -544,7 +574,7 @@ fn lint_command<R: Read, O: Write, E: Write>(
     let config = load_config(&args.rules)?;
     let linter = Linter::load(
         &config,
-        &args.rules.rules,
+        &args.rules.modules,
         &args.rules.disable,
         !args.rules.no_cache,
     )?;
@@ -559,11 +589,27 @@ fn lint_command<R: Read, O: Write, E: Write>(
     };
     let found = input::discover(&args.paths);
     let (files, read_problems) = input::read(&found.inputs, &mut console.stdin);
-    let mut report = linter.lint(files, &options);
+    let (context, context_notices) = context_files(args, &files)?;
+    let mut report = linter.lint_with_context(files, context, &options);
     report
         .problems
         .splice(0..0, found.problems.into_iter().chain(read_problems));
-    report.notices.splice(0..0, found.notices);
+    report
+        .notices
+        .splice(0..0, found.notices.into_iter().chain(context_notices));
+    if report.problems.is_empty()
+        && let Some(why) = nothing_checked(&report)
+    {
+        report.problems.push(Problem {
+            kind: ProblemKind::NothingChecked,
+            file: None,
+            line: None,
+            column: None,
+            document: None,
+            rule: None,
+            message: why,
+        });
+    }
     let fail_on = Severity::from(args.fail_on);
     let emit_options = EmitOptions {
         color: use_color(args.no_color, console.stdout_is_terminal),
@@ -595,11 +641,122 @@ fn lint_command<R: Read, O: Write, E: Write>(
     Ok(report.status(fail_on))
 }
 
+/// Why a run that found no problem still checked nothing, if it did: that is never a pass.
+fn nothing_checked(report: &Report) -> Option<String> {
+    if report.files.is_empty() {
+        return Some(
+            "nothing was checked: no YAML or JSON file was found in the paths given".into(),
+        );
+    }
+    if report.objects.is_empty() {
+        return Some(format!(
+            "nothing was checked: {} read, but no Kubernetes object in {}",
+            plural(report.files.len(), "file"),
+            if report.files.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        ));
+    }
+    if !report.rules.iter().any(|r| r.enabled) {
+        return Some(format!(
+            "nothing was checked: all {} rules are disabled (`disable:` in the configuration or --disable)",
+            report.rules.len()
+        ));
+    }
+    None
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// The files read for lookups only: `--context` paths, and with `--git-context` every YAML and
+/// JSON file git tracks in the repository of the working directory; the files being linted are
+/// left out. Context files are best effort: one that cannot be read or parsed only costs a
+/// notice, since it was not given to be judged.
+fn context_files(
+    args: &LintArgs,
+    judged: &[SourceFile],
+) -> Result<(Vec<SourceFile>, Vec<Notice>), Error> {
+    let mut paths = args.context.clone();
+    if args.git_context {
+        paths.extend(git_tracked_manifests()?);
+    }
+    if paths.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let judged: std::collections::HashSet<PathBuf> = judged
+        .iter()
+        .filter_map(|f| canonical(std::path::Path::new(&f.name)))
+        .collect();
+    let found = input::discover(&paths);
+    let inputs: Vec<input::Input> = found
+        .inputs
+        .into_iter()
+        .filter(|i| match i {
+            input::Input::File(p) => canonical(p).is_none_or(|c| !judged.contains(&c)),
+            input::Input::Stdin => false,
+        })
+        .collect();
+    let (files, problems) = input::read(&inputs, &mut std::io::empty());
+    let mut notices = found.notices;
+    notices.extend(problems.into_iter().map(|p| Notice {
+        file: p.file,
+        document: p.document,
+        message: format!("context file skipped: {}", p.message),
+    }));
+    notices.extend(found.problems.into_iter().map(|p| Notice {
+        file: p.file,
+        document: p.document,
+        message: format!("context path skipped: {}", p.message),
+    }));
+    Ok((files, notices))
+}
+
+/// Every `*.yaml`, `*.yml` and `*.json` file in git's index for the repository of the working
+/// directory, as paths relative to it.
+fn git_tracked_manifests() -> Result<Vec<PathBuf>, Error> {
+    let output = std::process::Command::new("git")
+        .args(["ls-files", "-z", "--cached", "--full-name", ":/"])
+        .output()
+        .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+    if !output.status.success() {
+        return Err(Error::Git(format!(
+            "`git ls-files` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let top = std::process::Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+    let top = PathBuf::from(String::from_utf8_lossy(&top.stdout).trim());
+    Ok(output
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|name| std::str::from_utf8(name).ok())
+        .filter(|name| {
+            let lower = name.to_ascii_lowercase();
+            lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json")
+        })
+        .map(|name| top.join(name))
+        .filter(|path| path.is_file())
+        .collect())
+}
+
 fn list_rules<O: Write>(args: &RulesArgs, out: &mut O) -> Result<Status, Error> {
     let config = load_config(&args.rules)?;
     let linter = Linter::load(
         &config,
-        &args.rules.rules,
+        &args.rules.modules,
         &args.rules.disable,
         !args.rules.no_cache,
     )?;
@@ -614,7 +771,7 @@ fn list_rules<O: Write>(args: &RulesArgs, out: &mut O) -> Result<Status, Error> 
 
 fn explain<O: Write>(args: &ExplainArgs, out: &mut O) -> Result<Status, Error> {
     let config = load_config(&args.rules)?;
-    let linter = Linter::load(&config, &args.rules.rules, &[], !args.rules.no_cache)?;
+    let linter = Linter::load(&config, &args.rules.modules, &[], !args.rules.no_cache)?;
     let infos = linter.rule_infos();
     let Some(rule) = infos
         .iter()

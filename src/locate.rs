@@ -137,6 +137,24 @@ pub fn locate(root: &Node, path: &str) -> Location {
     Location::from_span(span, true)
 }
 
+/// The span of the value at `path`, when the whole path is in the file (the field a finding
+/// marks as secret, say).
+pub fn value_span(root: &Node, path: &str) -> Option<Span> {
+    let segments = path::parse(path).ok()?;
+    let mut node = root;
+    for segment in &segments {
+        node = match (segment, &node.kind) {
+            (Segment::Key(key), NodeKind::Map(entries)) => entries
+                .iter()
+                .find(|e| e.key_str() == key.as_str())
+                .map(|e| &e.value)?,
+            (Segment::Index(i), NodeKind::Seq(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(node.span)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

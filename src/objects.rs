@@ -1,66 +1,20 @@
-//! The Kubernetes objects of the linted files, and the [`ObjectSource`] rules read them through.
+//! The Kubernetes objects of the linted files.
 //!
-//! Every object gets its effective namespace: its own, else the default namespace (`--namespace`,
-//! `defaultNamespace` in `.ws3.yaml`, else `default`); cluster-scoped kinds have none. The JSON a
-//! rule receives carries that namespace in `metadata.namespace`, so that what a rule reads and
-//! what the index answers agree.
+//! This module turns YAML documents into objects: one per document, or one per item of a
+//! `kind: List`, each with its JSON, its YAML node (to place findings) and the Helm template it
+//! came from. What an object means to the rules (its effective namespace, its controller, the
+//! JSON a rule sees, what other rules may look up of it) is decided by the engine's
+//! [`ws3_engine::review::lint::FileSet`], which the linter fills from these objects.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
-use ws3_engine::{KindRef, ObjectRef, ObjectSource};
+use ws3_engine::{KindRef, ObjectRef};
 
 use crate::{
     error::{Notice, Problem, ProblemKind},
     input::SourceFile,
-    yaml::{Document, Entry, Node, NodeKind, Pos, Span, write_json, write_json_str},
+    yaml::{Document, Node, NodeKind, Pos, Span, write_json},
 };
-
-/// Built-in cluster-scoped kinds, by (API group, kind).
-const CLUSTER_SCOPED: &[(&str, &str)] = &[
-    ("", "Namespace"),
-    ("", "Node"),
-    ("", "PersistentVolume"),
-    ("", "ComponentStatus"),
-    ("rbac.authorization.k8s.io", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-    ("storage.k8s.io", "StorageClass"),
-    ("storage.k8s.io", "CSIDriver"),
-    ("storage.k8s.io", "CSINode"),
-    ("storage.k8s.io", "VolumeAttachment"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
-    ("scheduling.k8s.io", "PriorityClass"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-    ),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-    ),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingAdmissionPolicyBinding",
-    ),
-    ("networking.k8s.io", "IngressClass"),
-    ("node.k8s.io", "RuntimeClass"),
-    ("apiregistration.k8s.io", "APIService"),
-    ("certificates.k8s.io", "CertificateSigningRequest"),
-    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
-];
-
-/// Whether objects of this kind live outside namespaces.
-pub fn is_cluster_scoped(kind: &KindRef) -> bool {
-    CLUSTER_SCOPED
-        .iter()
-        .any(|(g, k)| kind.group == *g && kind.kind == *k)
-}
 
 /// One Kubernetes object read from a file.
 #[derive(Debug, Clone)]
@@ -77,13 +31,13 @@ pub struct Object {
     pub kind: String,
     /// Group and kind.
     pub kind_ref: KindRef,
-    /// Its namespace: its own or the default; empty for cluster-scoped kinds.
+    /// Its namespace: its own or the default; empty for cluster-scoped kinds (filled in from
+    /// the engine's file set).
     pub namespace: String,
-    /// The namespace of requests about it: [`Self::namespace`], or a Namespace's own name.
-    pub request_namespace: String,
     /// `metadata.name` (empty when it has none, e.g. with `generateName`).
     pub name: String,
-    /// The object as JSON, with the effective namespace filled in.
+    /// The object as JSON: as written in the file until it joins the file set, then as rules
+    /// see it.
     pub json: Arc<str>,
     /// The object's node (spans are positions in its file).
     pub root: Node,
@@ -134,12 +88,7 @@ pub struct FileObjects {
 }
 
 /// Turns the documents of one file into objects.
-pub fn file_objects(
-    file_index: usize,
-    file: &SourceFile,
-    documents: Vec<Document>,
-    default_namespace: &str,
-) -> FileObjects {
+pub fn file_objects(file_index: usize, file: &SourceFile, documents: Vec<Document>) -> FileObjects {
     let sources = helm_sources(file);
     let mut out = FileObjects::default();
     let mut previous_end = 0;
@@ -156,7 +105,6 @@ pub fn file_objects(
             file_index,
             file,
             document: doc.index,
-            default_namespace,
             template,
         };
         ctx.document(root, &mut out);
@@ -168,7 +116,6 @@ struct Ctx<'a> {
     file_index: usize,
     file: &'a SourceFile,
     document: usize,
-    default_namespace: &'a str,
     template: Option<String>,
 }
 
@@ -317,119 +264,22 @@ impl Ctx<'_> {
             namespace =
                 self.string_field(meta, "namespace", &format!("{prefix}metadata.namespace"))?;
         }
-        let kind_ref = KindRef::from_type(api_version, kind);
-        let name = name.unwrap_or_default().to_owned();
-        let cluster_scoped = is_cluster_scoped(&kind_ref);
-        let own_namespace = namespace.filter(|n| !n.is_empty());
-        let effective = match (cluster_scoped, own_namespace) {
-            (true, _) => String::new(),
-            (false, Some(ns)) => ns.to_owned(),
-            (false, None) => self.default_namespace.to_owned(),
-        };
-        let inject = (!cluster_scoped && own_namespace.is_none()).then_some(effective.as_str());
-        let json = object_json(&root, inject);
-        let request_namespace = if kind_ref.group.is_empty() && kind_ref.kind == "Namespace" {
-            name.clone()
-        } else {
-            effective.clone()
-        };
+        let mut json = String::with_capacity(256);
+        write_json(&mut json, &root);
         Ok(Some(Object {
             file: self.file_index,
             document: self.document,
             item,
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
-            kind_ref,
-            namespace: effective,
-            request_namespace,
-            name,
+            kind_ref: KindRef::from_type(api_version, kind),
+            namespace: namespace.unwrap_or_default().to_owned(),
+            name: name.unwrap_or_default().to_owned(),
             json: Arc::from(json),
             root,
             template: self.template.clone(),
         }))
     }
-}
-
-/// kubectl's copy of the whole object as last applied (values of Secrets included).
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Writes `,` before every item but the first.
-fn separator(out: &mut String, first: &mut bool) {
-    if !std::mem::take(first) {
-        out.push(',');
-    }
-}
-
-/// The object's JSON as rules see it: like the webhook's, without `metadata.managedFields` and
-/// kubectl's last-applied annotation (bulk that no rule reads); with `inject`,
-/// `metadata.namespace` is set to it.
-fn object_json(root: &Node, inject: Option<&str>) -> String {
-    let mut out = String::with_capacity(256);
-    let NodeKind::Map(entries) = &root.kind else {
-        write_json(&mut out, root);
-        return out;
-    };
-    out.push('{');
-    let mut first = true;
-    let mut has_metadata = false;
-    for entry in entries {
-        separator(&mut out, &mut first);
-        let key = entry.key_str();
-        write_json_str(&mut out, &key);
-        out.push(':');
-        match (&*key, &entry.value.kind) {
-            ("metadata", NodeKind::Map(meta)) => {
-                has_metadata = true;
-                write_metadata(&mut out, meta, inject);
-            }
-            ("metadata", _) if inject.is_some() => {
-                has_metadata = true;
-                write_metadata(&mut out, &[], inject);
-            }
-            _ => write_json(&mut out, &entry.value),
-        }
-    }
-    if !has_metadata && inject.is_some() {
-        separator(&mut out, &mut first);
-        out.push_str("\"metadata\":");
-        write_metadata(&mut out, &[], inject);
-    }
-    out.push('}');
-    out
-}
-
-fn write_metadata(out: &mut String, meta: &[Entry], inject: Option<&str>) {
-    out.push('{');
-    let mut first = true;
-    for m in meta {
-        let key = m.key_str();
-        if key == "managedFields" || (key == "namespace" && inject.is_some()) {
-            continue;
-        }
-        separator(out, &mut first);
-        write_json_str(out, &key);
-        out.push(':');
-        match (&*key, &m.value.kind) {
-            ("annotations", NodeKind::Map(annotations)) => {
-                out.push('{');
-                let mut first = true;
-                for a in annotations.iter().filter(|a| a.key_str() != LAST_APPLIED) {
-                    separator(out, &mut first);
-                    write_json_str(out, &a.key_str());
-                    out.push(':');
-                    write_json(out, &a.value);
-                }
-                out.push('}');
-            }
-            _ => write_json(out, &m.value),
-        }
-    }
-    if let Some(ns) = inject {
-        separator(out, &mut first);
-        out.push_str("\"namespace\":");
-        write_json_str(out, ns);
-    }
-    out.push('}');
 }
 
 /// The spans of a Secret's values (`data`, `stringData`, and kubectl's last-applied annotation,
@@ -453,58 +303,6 @@ pub fn secret_value_spans(root: &Node) -> Vec<Span> {
     spans
 }
 
-/// The objects of all files, indexed for rules.
-#[derive(Debug, Default)]
-pub struct Index {
-    kinds: HashMap<KindRef, HashMap<String, Namespace>>,
-}
-
-#[derive(Debug, Default)]
-struct Namespace {
-    by_name: HashMap<String, usize>,
-    objects: Vec<Arc<str>>,
-}
-
-impl Index {
-    /// Indexes objects by kind, namespace and name. When the same object appears twice, the later
-    /// one wins, as it would with `kubectl apply`.
-    pub fn new(objects: &[Object]) -> Self {
-        let mut kinds: HashMap<KindRef, HashMap<String, Namespace>> = HashMap::new();
-        for object in objects {
-            let ns = kinds
-                .entry(object.kind_ref.clone())
-                .or_default()
-                .entry(object.namespace.clone())
-                .or_default();
-            match ns.by_name.get(&object.name) {
-                Some(&i) if !object.name.is_empty() => ns.objects[i] = Arc::clone(&object.json),
-                _ => {
-                    ns.by_name.insert(object.name.clone(), ns.objects.len());
-                    ns.objects.push(Arc::clone(&object.json));
-                }
-            }
-        }
-        Self { kinds }
-    }
-
-    fn namespace(&self, kind: &KindRef, namespace: &str) -> Option<&Namespace> {
-        self.kinds.get(kind)?.get(namespace)
-    }
-}
-
-impl ObjectSource for Index {
-    fn get(&self, kind: &KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
-        let ns = self.namespace(kind, namespace)?;
-        ns.by_name.get(name).map(|&i| Arc::clone(&ns.objects[i]))
-    }
-
-    fn list(&self, kind: &KindRef, namespace: &str) -> Vec<Arc<str>> {
-        self.namespace(kind, namespace)
-            .map(|ns| ns.objects.clone())
-            .unwrap_or_default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,63 +312,7 @@ mod tests {
         let file = SourceFile::new("f.yaml", text);
         let stream = parse_stream(&file.text);
         assert_eq!(stream.error, None);
-        file_objects(0, &file, stream.documents, "dflt")
-    }
-
-    #[test]
-    fn injects_the_effective_namespace() {
-        let out = objects(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: own\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns1\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: ''\n  name: e\n",
-        );
-        let got: Vec<_> = out
-            .objects
-            .iter()
-            .map(|o| {
-                (
-                    o.json.to_string(),
-                    o.namespace.as_str(),
-                    o.request_namespace.as_str(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"dflt"}}"#.into(), "dflt", "dflt"),
-                (r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"namespace":"dflt"}}"#.into(), "dflt", "dflt"),
-                (r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"own"}}"#.into(), "own", "own"),
-                (r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ns1"}}"#.into(), "", "ns1"),
-                (r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"e","namespace":"dflt"}}"#.into(), "dflt", "dflt"),
-            ]
-        );
-    }
-
-    #[test]
-    fn rules_do_not_see_managed_fields_or_the_last_applied_copy() {
-        let out = objects(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns\n  managedFields:\n  - manager: kubectl\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{}'\n    ws3.dev/ignore: x\ndata: {k: v}\n",
-        );
-        assert!(
-            out.objects.len() == 1,
-            "{:?} {:?}",
-            out.problems,
-            out.notices
-        );
-        assert_eq!(
-            &*out.objects[0].json,
-            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"ns","annotations":{"ws3.dev/ignore":"x"}},"data":{"k":"v"}}"#
-        );
-        let out = objects("apiVersion: v1\nkind: ConfigMap\nmetadata:\n");
-        assert!(
-            out.objects.len() == 1,
-            "{:?} {:?}",
-            out.problems,
-            out.notices
-        );
-        assert_eq!(
-            &*out.objects[0].json,
-            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"namespace":"dflt"}}"#
-        );
+        file_objects(0, &file, stream.documents)
     }
 
     #[test]
@@ -644,27 +386,6 @@ mod tests {
                 None
             ]
         );
-    }
-
-    #[test]
-    fn the_index_answers_with_effective_namespaces() {
-        let out = objects(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {v: '2'}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns\n",
-        );
-        let index = Index::new(&out.objects);
-        let cm = KindRef::new("", "ConfigMap");
-        assert!(
-            index
-                .get(&cm, "dflt", "a")
-                .is_some_and(|j| j.contains("labels"))
-        );
-        assert_eq!(index.list(&cm, "dflt").len(), 1);
-        assert!(
-            index
-                .get(&KindRef::new("", "Namespace"), "", "ns")
-                .is_some()
-        );
-        assert!(index.list(&cm, "other").is_empty());
     }
 
     #[test]

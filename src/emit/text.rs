@@ -17,7 +17,7 @@
 
 use std::io::{self, Write};
 
-use ws3_engine::{IGNORE_ANNOTATION, Severity};
+use ws3_engine::{Severity, object::IGNORE_ANNOTATION};
 
 use super::{EmitOptions, Emitter, plural};
 use crate::{Diagnostic, Report, RuleInfo, input::SourceFile, yaml::Span};

@@ -349,12 +349,7 @@ fn phases(root: &Path, docs: usize) {
     let objects = best(&mut || {
         for (i, f) in files.iter().enumerate() {
             let stream = ws3_lint::yaml::parse_stream(&f.text);
-            std::hint::black_box(ws3_lint::objects::file_objects(
-                i,
-                f,
-                stream.documents,
-                "default",
-            ));
+            std::hint::black_box(ws3_lint::objects::file_objects(i, f, stream.documents));
         }
     });
     let per_doc = |d: Duration| d.as_secs_f64() * 1e6 / docs as f64;

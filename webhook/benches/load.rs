@@ -92,11 +92,17 @@ impl ObjectSource for Prepared {
     }
 }
 
-/// A captured object as the watch caches keep it: without managedFields and the
-/// last-applied annotation.
+/// A captured object as the watch caches keep it: its context view.
 fn cached(name: &str) -> Arc<str> {
-    let raw = serde_json::value::RawValue::from_string(fixture_object(name)).unwrap();
-    ws3_webhook::admission::strip_noise(&raw).into()
+    let json = fixture_object(name);
+    let object: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let kind = KindRef::from_type(
+        object["apiVersion"].as_str().unwrap_or(""),
+        object["kind"].as_str().unwrap_or(""),
+    );
+    ws3_engine::context::view(&kind, &json, &ws3_engine::object::PodTemplates::default())
+        .unwrap()
+        .into()
 }
 
 /// A Linux scheduling policy for the calling thread.

@@ -1,19 +1,10 @@
-//! From an `AdmissionReview` to a decision. Synchronous and free of I/O: the rules read other
-//! objects through the [`ObjectSource`] they are given, so tests drive this module with a fake
-//! source and the HTTP layer runs [`Evaluator::evaluate`] (inline or on a blocking thread).
-//!
-//! What is decided here:
-//! - CONNECT, any subresource (`scale`, `status`, ...), exempt namespaces and kinds no enabled
-//!   rule applies to are allowed at once, without running a module.
-//! - Otherwise every enabled rule for the kind runs, in a fresh instance, on the object as the API
-//!   server sent it (DELETE: `oldObject`, no object). `dryRun` changes nothing.
-//! - A rule in `enforce` mode denies with its unsuppressed error findings; its warning and info
-//!   findings become admission warnings. In `warn` mode every finding is a warning.
-//! - Findings suppressed by a `ws3.dev/ignore` annotation never deny; one warning names the rule.
-//! - A module that fails (trap, timeout, memory cap, invalid or refused result) denies with a
-//!   message naming the rule, or with `onError: allow` (and in `warn` mode) allows with a warning.
-
-mod strip;
+//! From an `AdmissionReview` to a decision, at the HTTP edge: reading the body, and turning the
+//! engine's [`Decision`] into an `AdmissionResponse`. What is decided, and why, is the engine's
+//! business ([`ws3_engine::review::admission`]): lifecycle requests, controllers, existing
+//! violations, modes, failures. Synchronous and free of I/O: the rules read other objects
+//! through the [`ObjectSource`] they are given (the watch caches), so tests drive this module
+//! with a fake source and the HTTP layer runs [`Evaluator::evaluate_until`] (inline or on a
+//! blocking thread).
 
 use std::{sync::Arc, time::Instant};
 
@@ -22,25 +13,20 @@ use kube::core::{
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
+pub use ws3_engine::review::admission::{Decision, Skip, describe};
 use ws3_engine::{
-    ConfiguredRule, Engine, EvalError, Finding, KindRef, Mode, ObjectSource, OnError, Operation,
-    Request, RuleSet, Severity, apply_suppressions, ignore_annotation,
+    Engine, KindRef, ObjectSource, Operation, RuleSet,
+    review::admission::{AdmissionRequest, FindingAction as EngineAction, Observer},
 };
 
-pub use self::strip::strip_noise;
 use crate::metrics::{FindingAction, Metrics};
 
 /// The only AdmissionReview version served.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 
-/// Longest warning sent back; the API server may truncate longer ones.
-const MAX_WARNING: usize = 256;
-/// Most warnings sent back for one review.
-const MAX_WARNINGS: usize = 32;
-
 /// The parts of an `AdmissionReview` request the webhook uses. The objects are kept as the raw
-/// JSON the API server sent; rules get them without managed fields and the last-applied
-/// annotation ([`strip_noise`]).
+/// JSON the API server sent; the engine drops managed fields and the last-applied annotation
+/// before a rule sees them.
 #[derive(Debug)]
 pub struct ReviewRequest {
     /// Request uid, echoed in the response.
@@ -63,6 +49,8 @@ pub struct ReviewRequest {
     pub object: Option<Box<RawValue>>,
     /// The old object (UPDATE and DELETE).
     pub old_object: Option<Box<RawValue>>,
+    /// The kind as rules name it.
+    pub kind_ref: KindRef,
 }
 
 /// A body that is not an `admission.k8s.io/v1` AdmissionReview request.
@@ -155,6 +143,7 @@ impl ReviewRequest {
         let not_null = |v: Option<Box<RawValue>>| v.filter(|raw| raw.get().trim() != "null");
         Ok(Self {
             uid: w.uid,
+            kind_ref: KindRef::new(w.kind.group.clone(), w.kind.kind.clone()),
             kind: w.kind,
             sub_resource: w.sub_resource.filter(|s| !s.is_empty()),
             name: w.name,
@@ -177,229 +166,98 @@ impl ReviewRequest {
         }
     }
 
-    /// The namespace rules see: the object's own name for a Namespace, empty for other
-    /// cluster-scoped kinds.
-    pub fn effective_namespace(&self) -> &str {
-        if self.kind.group.is_empty() && self.kind.kind == "Namespace" {
-            &self.name
-        } else {
-            self.namespace.as_deref().unwrap_or("")
-        }
-    }
-
-    /// The kind as rules name it.
-    pub fn kind_ref(&self) -> KindRef {
-        KindRef::new(self.kind.group.clone(), self.kind.kind.clone())
-    }
-}
-
-/// Why a review was allowed without running any rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Skip {
-    /// CONNECT is not reviewed.
-    Connect,
-    /// A subresource (`scale`, `status`, ...) is not reviewed.
-    Subresource,
-    /// The namespace is exempt.
-    ExemptNamespace,
-    /// No enabled rule reviews this kind.
-    NoRule,
-}
-
-impl Skip {
-    /// For logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connect => "connect-not-reviewed",
-            Self::Subresource => "subresource-not-reviewed",
-            Self::ExemptNamespace => "exempt-namespace",
-            Self::NoRule => "no-rule-for-kind",
-        }
-    }
-}
-
-/// The outcome of one review.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether the request is allowed.
-    pub allowed: bool,
-    /// Set when no rule ran.
-    pub skipped: Option<Skip>,
-    /// One line per denying finding or failed rule.
-    pub denials: Vec<String>,
-    /// Admission warnings.
-    pub warnings: Vec<String>,
-    /// Ids of the rules that denied.
-    pub denied_by: Vec<String>,
-    /// Ids of the rules that produced a warning (findings, suppressions or failures).
-    pub warned_by: Vec<String>,
-    /// Ids of the rules that failed to evaluate.
-    pub failed: Vec<String>,
-}
-
-impl Decision {
-    /// Allowed without running any rule.
-    pub fn skip(reason: Skip) -> Self {
-        Self {
-            allowed: true,
-            skipped: Some(reason),
-            denials: Vec::new(),
-            warnings: Vec::new(),
-            denied_by: Vec::new(),
-            warned_by: Vec::new(),
-            failed: Vec::new(),
-        }
-    }
-
-    fn evaluated() -> Self {
-        Self {
-            skipped: None,
-            ..Self::skip(Skip::NoRule)
-        }
-    }
-
-    /// `allowed` or `denied`, for logs and metrics.
-    pub fn as_str(&self) -> &'static str {
-        if self.allowed { "allowed" } else { "denied" }
-    }
-
-    /// The status message of a denial: every finding, one per line.
-    pub fn message(&self) -> String {
-        let mut out = String::from("denied by ws3");
-        for line in &self.denials {
-            out.push_str("\n- ");
-            out.push_str(line);
-        }
-        out
-    }
-
-    /// The admission response for the request with this uid.
-    pub fn response(&self, uid: &str) -> AdmissionResponse {
-        // `invalid` is the public constructor that needs no AdmissionRequest; every field that
-        // matters is set below.
-        let mut response = AdmissionResponse::invalid("");
-        response.uid = uid.to_owned();
-        response.allowed = self.allowed;
-        response.result = if self.allowed {
-            Status::default()
-        } else {
-            Status::failure(&self.message(), "Forbidden").with_code(403)
+    /// The request as the engine reads it; `None` for CONNECT, which is never reviewed.
+    pub fn admission(&self) -> Option<AdmissionRequest<'_>> {
+        let operation = match self.operation {
+            KubeOperation::Create => Operation::Create,
+            KubeOperation::Update => Operation::Update,
+            KubeOperation::Delete => Operation::Delete,
+            KubeOperation::Connect => return None,
         };
-        if !self.warnings.is_empty() {
-            response.warnings = Some(self.warnings.clone());
-        }
-        response
-    }
-
-    fn deny(&mut self, rule: &str, line: String) {
-        self.allowed = false;
-        self.denials.push(line);
-        push_unique(&mut self.denied_by, rule);
-    }
-
-    fn warn(&mut self, rule: &str, text: String) {
-        if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(truncate(text, MAX_WARNING));
-        } else if self.warnings.len() == MAX_WARNINGS {
-            self.warnings
-                .push("ws3: more warnings were left out".to_owned());
-        }
-        push_unique(&mut self.warned_by, rule);
+        Some(AdmissionRequest {
+            operation,
+            kind: &self.kind_ref,
+            sub_resource: self.sub_resource.as_deref(),
+            name: &self.name,
+            namespace: self.namespace.as_deref().unwrap_or(""),
+            user: &self.user,
+            object: self.object.as_deref().map(RawValue::get),
+            old_object: self.old_object.as_deref().map(RawValue::get),
+        })
     }
 }
 
-fn push_unique(list: &mut Vec<String>, id: &str) {
-    if !list.iter().any(|x| x == id) {
-        list.push(id.to_owned());
+/// The admission response for the request with this uid.
+pub fn response(decision: &Decision, uid: &str) -> AdmissionResponse {
+    // `invalid` is the public constructor that needs no AdmissionRequest; every field that
+    // matters is set below.
+    let mut response = AdmissionResponse::invalid("");
+    response.uid = uid.to_owned();
+    response.allowed = decision.allowed;
+    response.result = if decision.allowed {
+        Status::default()
+    } else {
+        Status::failure(&decision.message(), "Forbidden").with_code(403)
+    };
+    if !decision.warnings.is_empty() {
+        response.warnings = Some(decision.warnings.clone());
     }
+    response
 }
 
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max - '…'.len_utf8();
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
+/// Records what the engine reports into the webhook's metrics.
+struct Recorder<'a>(&'a Metrics);
 
-/// One finding as a line: `[rule] message (at path); fix: hint`.
-pub fn describe(finding: &Finding) -> String {
-    let mut line = format!("[{}] {}", finding.rule_id, finding.message);
-    if let Some(subject) = &finding.subject {
-        line.push_str(&format!(" ({subject})"));
+impl Observer for Recorder<'_> {
+    fn evaluated(&self, rule: &str, took: std::time::Duration, failed: bool) {
+        self.0.evaluation(rule, took, failed);
     }
-    if !finding.path.is_empty() {
-        line.push_str(&format!(" at {}", finding.path));
-    }
-    if !finding.hint.is_empty() {
-        line.push_str(&format!("; fix: {}", finding.hint));
-    }
-    line
-}
 
-/// Why a rule failed when the review's deadline, not its own, ran out.
-const REVIEW_DEADLINE: &str = "the review deadline ran out before the rule finished";
+    fn rule_error(&self, rule: &str) {
+        self.0.rule_error(rule);
+    }
+
+    fn finding(&self, rule: &str, action: EngineAction) {
+        self.0.finding(
+            rule,
+            match action {
+                EngineAction::Deny => FindingAction::Deny,
+                EngineAction::Warn => FindingAction::Warn,
+                EngineAction::Suppressed => FindingAction::Suppressed,
+                EngineAction::Existing => FindingAction::Existing,
+            },
+        );
+    }
+}
 
 /// The rules in force and the wasm engine that runs them.
 #[derive(Debug)]
 pub struct Evaluator {
     engine: Engine,
-    rules: Vec<ConfiguredRule>,
-    exempt: Vec<String>,
+    rules: RuleSet,
     metrics: Arc<Metrics>,
 }
 
 impl Evaluator {
-    /// An evaluator over these rules; requests in `exempt` namespaces are allowed at once.
-    pub fn new(
-        engine: Engine,
-        rules: Vec<ConfiguredRule>,
-        exempt: Vec<String>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    /// An evaluator over a loaded rule set.
+    pub fn new(engine: Engine, rules: RuleSet, metrics: Arc<Metrics>) -> Self {
         Self {
             engine,
             rules,
-            exempt,
             metrics,
         }
     }
 
-    /// An evaluator over a loaded rule set, with its exempt namespaces plus `extra_exempt`.
-    pub fn from_rule_set(
-        engine: Engine,
-        rules: &RuleSet,
-        extra_exempt: &[String],
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        let mut exempt = rules.exempt_namespaces().to_vec();
-        for ns in extra_exempt {
-            if !exempt.contains(ns) {
-                exempt.push(ns.clone());
-            }
-        }
-        Self::new(engine, rules.all().to_vec(), exempt, metrics)
-    }
-
-    /// Every rule, enabled or not.
-    pub fn rules(&self) -> &[ConfiguredRule] {
+    /// The rules in force.
+    pub fn rules(&self) -> &RuleSet {
         &self.rules
-    }
-
-    /// The exempt namespaces.
-    pub fn exempt_namespaces(&self) -> &[String] {
-        &self.exempt
     }
 
     /// Whether the rule with this id reads other objects of the cluster.
     pub fn reads_cluster(&self, id: &str) -> bool {
         self.rules
-            .iter()
-            .any(|r| r.rule.meta().id == id && !r.rule.meta().reads.is_empty())
+            .get(id)
+            .is_some_and(|r| !r.rule.meta().reads.is_empty())
     }
 
     /// The metrics this evaluator records into.
@@ -407,32 +265,12 @@ impl Evaluator {
         &self.metrics
     }
 
-    fn applicable<'a>(
-        &'a self,
-        kind: &'a KindRef,
-    ) -> impl Iterator<Item = &'a ConfiguredRule> + 'a {
-        self.rules
-            .iter()
-            .filter(move |r| r.enabled && r.rule.meta().applies_to(kind))
-    }
-
     /// Whether the request needs no rule at all, and why.
-    pub fn skip(&self, req: &ReviewRequest) -> Option<Skip> {
-        if req.operation == KubeOperation::Connect {
-            return Some(Skip::Connect);
+    pub fn skip(&self, req: &ReviewRequest, source: &Arc<dyn ObjectSource>) -> Option<Skip> {
+        match req.admission() {
+            None => Some(Skip::Connect),
+            Some(admission) => self.rules.admission_skip(&admission, source),
         }
-        if req.sub_resource.is_some() {
-            return Some(Skip::Subresource);
-        }
-        let namespace = req.effective_namespace();
-        if !namespace.is_empty() && self.exempt.iter().any(|n| n == namespace) {
-            return Some(Skip::ExemptNamespace);
-        }
-        let kind = req.kind_ref();
-        if self.applicable(&kind).next().is_none() {
-            return Some(Skip::NoRule);
-        }
-        None
     }
 
     /// Judges one request: runs every applicable rule, each within the engine's deadline.
@@ -448,140 +286,33 @@ impl Evaluator {
         source: &Arc<dyn ObjectSource>,
         deadline: Option<Instant>,
     ) -> Decision {
-        if let Some(skip) = self.skip(req) {
-            return Decision::skip(skip);
-        }
-        let operation = match req.operation {
-            KubeOperation::Create => Operation::Create,
-            KubeOperation::Update => Operation::Update,
-            KubeOperation::Delete => Operation::Delete,
-            KubeOperation::Connect => return Decision::skip(Skip::Connect),
-        };
-        let object = if operation == Operation::Delete {
-            None
-        } else {
-            req.object.as_deref().map(strip_noise)
-        };
-        let old_object = req.old_object.as_deref().map(strip_noise);
-        let (object, old_object) = (object.as_deref(), old_object.as_deref());
-        // Read only when a rule finds something: most reviews have no finding.
-        let mut annotation: Option<Option<String>> = None;
-        let namespace = req.effective_namespace();
-        let kind = req.kind_ref();
-        let mut decision = Decision::evaluated();
-        for rule in self.applicable(&kind) {
-            let request = Request {
-                operation,
-                object,
-                old_object,
-                namespace,
-                settings: &rule.settings,
-            };
-            let started = Instant::now();
-            let id = rule.rule.meta().id.as_str();
-            let left = deadline.map(|d| d.saturating_duration_since(started));
-            if left.is_some_and(|left| left.is_zero()) {
-                self.metrics.rule_error(id);
-                self.fail(rule, REVIEW_DEADLINE, &mut decision);
-                continue;
-            }
-            let result = match left {
-                Some(left) => {
-                    rule.rule
-                        .evaluate_within(&self.engine, Arc::clone(source), &request, left)
-                }
-                None => rule
-                    .rule
-                    .evaluate(&self.engine, Arc::clone(source), &request),
-            };
-            // Stopped by the review's deadline rather than the rule's own.
-            let result = match result {
-                Err(EvalError::Timeout { deadline, .. })
-                    if left.is_some_and(|left| deadline == left) =>
-                {
-                    Err(REVIEW_DEADLINE.to_owned())
-                }
-                other => other.map_err(|e| e.to_string()),
-            };
-            self.metrics
-                .evaluation(id, started.elapsed(), result.is_err());
-            match result {
-                Ok(mut findings) => {
-                    for f in &mut findings {
-                        rule.apply_severity(f);
-                    }
-                    if !findings.is_empty() {
-                        let annotation = annotation.get_or_insert_with(|| {
-                            object.or(old_object).and_then(ignore_annotation)
-                        });
-                        apply_suppressions(&mut findings, annotation.as_deref(), source.as_ref());
-                    }
-                    self.judge(rule, &findings, &mut decision);
-                }
-                Err(error) => self.fail(rule, &error, &mut decision),
-            }
-        }
-        decision
-    }
-
-    fn judge(&self, rule: &ConfiguredRule, findings: &[Finding], decision: &mut Decision) {
-        let id = rule.rule.meta().id.as_str();
-        let mut suppressed = Vec::new();
-        for finding in findings {
-            if finding.suppressed {
-                self.metrics.finding(id, FindingAction::Suppressed);
-                if let Some(subject) = &finding.subject {
-                    push_unique(&mut suppressed, &subject.to_string());
-                } else {
-                    push_unique(&mut suppressed, "this object");
-                }
-            } else if rule.mode == Mode::Enforce && finding.severity == Severity::Error {
-                self.metrics.finding(id, FindingAction::Deny);
-                decision.deny(id, describe(finding));
-            } else {
-                self.metrics.finding(id, FindingAction::Warn);
-                decision.warn(id, format!("ws3 {}", describe(finding)));
-            }
-        }
-        for on in suppressed {
-            decision.warn(
-                id,
-                format!("ws3 [{id}] findings suppressed by the ws3.dev/ignore annotation on {on}"),
-            );
-        }
-    }
-
-    fn fail(&self, rule: &ConfiguredRule, error: &str, decision: &mut Decision) {
-        let id = rule.rule.meta().id.as_str();
-        push_unique(&mut decision.failed, id);
-        if rule.on_error == OnError::Deny && rule.mode == Mode::Enforce {
-            decision.deny(id, format!("[{id}] the rule could not be evaluated, so the request is denied (onError: deny): {error}"));
-        } else {
-            let why = if rule.on_error == OnError::Allow {
-                "onError: allow"
-            } else {
-                "warn mode"
-            };
-            decision.warn(
-                id,
-                format!("ws3 [{id}] the rule could not be evaluated; allowed ({why}): {error}"),
-            );
+        match req.admission() {
+            None => Decision::skip(Skip::Connect),
+            Some(admission) => self.rules.admit(
+                &self.engine,
+                &admission,
+                source,
+                deadline,
+                &Recorder(&self.metrics),
+            ),
         }
     }
 
     /// The decision when the rules could not run at all (no evaluation slot before the
     /// deadline, or the evaluation did not finish): every applicable rule counts as failed.
-    pub fn unavailable(&self, req: &ReviewRequest, why: &str) -> Decision {
-        if let Some(skip) = self.skip(req) {
-            return Decision::skip(skip);
+    pub fn unavailable(
+        &self,
+        req: &ReviewRequest,
+        source: &Arc<dyn ObjectSource>,
+        why: &str,
+    ) -> Decision {
+        match req.admission() {
+            None => Decision::skip(Skip::Connect),
+            Some(admission) => {
+                self.rules
+                    .unavailable(&admission, source, why, &Recorder(&self.metrics))
+            }
         }
-        let kind = req.kind_ref();
-        let mut decision = Decision::evaluated();
-        for rule in self.applicable(&kind) {
-            self.metrics.rule_error(&rule.rule.meta().id);
-            self.fail(rule, why, &mut decision);
-        }
-        decision
     }
 }
 
@@ -596,6 +327,7 @@ mod tests {
         let r = ReviewRequest::parse(STS.as_bytes()).unwrap();
         assert_eq!(r.uid, "u1");
         assert_eq!(r.kind.kind, "StatefulSet");
+        assert_eq!(r.kind_ref, KindRef::new("apps", "StatefulSet"));
         assert_eq!(r.operation, KubeOperation::Delete);
         assert!(r.object.is_none());
         assert_eq!(
@@ -604,7 +336,11 @@ mod tests {
         );
         assert!(r.dry_run);
         assert_eq!(r.user, "alice");
-        assert_eq!(r.effective_namespace(), "shop");
+        let a = r.admission().unwrap();
+        assert_eq!(
+            (a.namespace, a.name, a.operation),
+            ("shop", "db", Operation::Delete)
+        );
     }
 
     #[test]
@@ -641,10 +377,11 @@ mod tests {
 
     #[test]
     fn denial_response_lists_findings_with_code_403() {
-        let mut d = Decision::evaluated();
+        let mut d = Decision::skip(Skip::NoRule);
+        d.skipped = None;
         d.deny("r", "[r] bad at spec.x; fix: do y".into());
         d.warn("w", "ws3 [w] meh".into());
-        let resp = d.response("abc");
+        let resp = response(&d, "abc");
         assert!(!resp.allowed);
         assert_eq!(resp.uid, "abc");
         assert_eq!(resp.result.code, 403);
@@ -663,15 +400,5 @@ mod tests {
         assert_eq!(json["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(json["kind"], "AdmissionReview");
         assert_eq!(json["response"]["status"]["code"], 403);
-    }
-
-    #[test]
-    fn warnings_are_bounded() {
-        let mut d = Decision::evaluated();
-        for _ in 0..100 {
-            d.warn("w", "x".repeat(1000));
-        }
-        assert_eq!(d.warnings.len(), MAX_WARNINGS + 1);
-        assert!(d.warnings.iter().all(|w| w.len() <= MAX_WARNING));
     }
 }

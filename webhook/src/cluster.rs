@@ -1,10 +1,13 @@
-//! Cluster context for the cross-object rules, served from watch caches (kube-rs reflectors):
-//! one watch per resource, never a request to the API server while a review is judged.
+//! Cluster context for the cross-object rules, served from watch caches: one watch per
+//! resource, never a request to the API server while a review is judged.
 //!
-//! Watched, cluster-wide: Namespaces, NetworkPolicies, Services, ConfigMaps (keys and values:
-//! the credential rule reads them) and StatefulSets. Managed fields and the
-//! `kubectl.kubernetes.io/last-applied-configuration` annotation are dropped before caching.
-//! Secrets are never watched.
+//! Watched, cluster-wide: Namespaces, NetworkPolicies, Services, ConfigMaps and StatefulSets.
+//! Each object is kept as its *context view* (`ws3_engine::context`), the same JSON a rule gets
+//! offline: no `status`, no managed fields or last-applied copy, ConfigMap values replaced by
+//! stand-ins the credential detector reads as it reads the originals, StatefulSets without their
+//! pod spec. So the cache keeps what rules read and not what they don't: memory follows the
+//! number of objects, not the bytes of their values, and a lookup is a map access, not a
+//! serialization. Secrets are never watched.
 //!
 //! # RBAC
 //!
@@ -36,41 +39,120 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    runtime::{
-        WatchStreamExt,
-        reflector::{self, ObjectRef, Store},
-        watcher,
-    },
+    runtime::{WatchStreamExt, watcher},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::{debug, info, warn};
-use ws3_engine::{KindRef, ObjectSource};
+use ws3_engine::{
+    KindRef, ObjectSource,
+    context::{SharedContext, view_of},
+    object::PodTemplates,
+};
 
 use crate::metrics::{Metrics, RESOURCES};
 
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Reflector stores of the watched resources, readable as an [`ObjectSource`].
-#[derive(Clone)]
+/// The watch caches, readable as an [`ObjectSource`]. Cheap to clone.
+#[derive(Clone, Default)]
 pub struct ClusterSource {
-    namespaces: Store<Namespace>,
-    network_policies: Store<NetworkPolicy>,
-    services: Store<Service>,
-    config_maps: Store<ConfigMap>,
-    stateful_sets: Store<StatefulSet>,
+    context: Arc<SharedContext>,
 }
 
 impl Debug for ClusterSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterSource")
-            .field("namespaces", &self.namespaces.len())
-            .field("network_policies", &self.network_policies.len())
-            .field("services", &self.services.len())
-            .field("config_maps", &self.config_maps.len())
-            .field("stateful_sets", &self.stateful_sets.len())
+            .field(
+                "objects",
+                &self.context.read(ws3_engine::context::ContextIndex::len),
+            )
             .finish()
     }
+}
+
+impl ObjectSource for ClusterSource {
+    fn get(&self, kind: &KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
+        self.context.get(kind, namespace, name)
+    }
+
+    fn list(&self, kind: &KindRef, namespace: &str) -> Vec<Arc<str>> {
+        self.context.list(kind, namespace)
+    }
+}
+
+impl ClusterSource {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Objects held, over all kinds.
+    pub fn len(&self) -> usize {
+        self.context.read(ws3_engine::context::ContextIndex::len)
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What a watch event does to the cache of `kind`. `fresh` collects a re-list (from
+    /// `Init` to `InitDone`), which then replaces the kind's objects at once, so that reviews
+    /// never see a half-listed kind.
+    pub fn apply<K>(
+        &self,
+        kind: &KindRef,
+        event: watcher::Event<K>,
+        fresh: &mut Vec<(String, String, Arc<str>)>,
+    ) where
+        K: Resource + ResourceExt + Serialize,
+    {
+        match event {
+            watcher::Event::Init => fresh.clear(),
+            watcher::Event::InitApply(object) => {
+                if let Some(entry) = entry(kind, &object) {
+                    fresh.push(entry);
+                }
+            }
+            watcher::Event::InitDone => {
+                let listed = std::mem::take(fresh);
+                self.context.update(|index| {
+                    index.clear_kind(kind);
+                    for (namespace, name, view) in listed {
+                        index.insert(kind.clone(), &namespace, &name, view);
+                    }
+                });
+            }
+            watcher::Event::Apply(object) => {
+                if let Some((namespace, name, view)) = entry(kind, &object) {
+                    self.context
+                        .update(|index| index.insert(kind.clone(), &namespace, &name, view));
+                }
+            }
+            watcher::Event::Delete(object) => {
+                let namespace = object.namespace().unwrap_or_default();
+                let name = object.name_any();
+                self.context
+                    .update(|index| index.remove(kind, &namespace, &name));
+            }
+        }
+    }
+}
+
+/// (namespace, name, context view) of an object.
+fn entry<K: ResourceExt + Serialize>(
+    kind: &KindRef,
+    object: &K,
+) -> Option<(String, String, Arc<str>)> {
+    let serde_json::Value::Object(map) = serde_json::to_value(object).ok()? else {
+        return None;
+    };
+    // Views of the built-in rules' kinds do not depend on configured pod templates.
+    let view = view_of(kind, map, &PodTemplates::default());
+    Some((
+        object.namespace().unwrap_or_default(),
+        object.name_any(),
+        Arc::from(view),
+    ))
 }
 
 /// The running watches.
@@ -89,13 +171,34 @@ impl ClusterWatches {
         let mut tasks = Vec::new();
         let (tx, synced) = watch::channel(0);
         let tx = Arc::new(tx);
-        let source = ClusterSource {
-            namespaces: watch_resource(client, metrics, &tx, "namespaces", &mut tasks),
-            network_policies: watch_resource(client, metrics, &tx, "networkpolicies", &mut tasks),
-            services: watch_resource(client, metrics, &tx, "services", &mut tasks),
-            config_maps: watch_resource(client, metrics, &tx, "configmaps", &mut tasks),
-            stateful_sets: watch_resource(client, metrics, &tx, "statefulsets", &mut tasks),
-        };
+        let source = ClusterSource::new();
+        let mut watch = |task| tasks.push(task);
+        let ctx = (client, &source, metrics, &tx);
+        watch(spawn_watch::<Namespace>(
+            ctx,
+            KindRef::new("", "Namespace"),
+            "namespaces",
+        ));
+        watch(spawn_watch::<NetworkPolicy>(
+            ctx,
+            KindRef::new("networking.k8s.io", "NetworkPolicy"),
+            "networkpolicies",
+        ));
+        watch(spawn_watch::<Service>(
+            ctx,
+            KindRef::new("", "Service"),
+            "services",
+        ));
+        watch(spawn_watch::<ConfigMap>(
+            ctx,
+            KindRef::new("", "ConfigMap"),
+            "configmaps",
+        ));
+        watch(spawn_watch::<StatefulSet>(
+            ctx,
+            KindRef::new("apps", "StatefulSet"),
+            "statefulsets",
+        ));
         Self {
             source,
             tasks,
@@ -123,56 +226,59 @@ impl Drop for ClusterWatches {
     }
 }
 
-fn watch_resource<K>(
-    client: &Client,
-    metrics: &Arc<Metrics>,
-    synced: &Arc<watch::Sender<usize>>,
+/// What every watch task shares: the client, the cache, metrics and the synced counter.
+type WatchContext<'a> = (
+    &'a Client,
+    &'a ClusterSource,
+    &'a Arc<Metrics>,
+    &'a Arc<watch::Sender<usize>>,
+);
+
+/// Watches one resource into the cache; marks it synced once its first list is in.
+fn spawn_watch<K>(
+    (client, source, metrics, synced): WatchContext<'_>,
+    kind: KindRef,
     resource: &'static str,
-    tasks: &mut Vec<JoinHandle<()>>,
-) -> Store<K>
+) -> JoinHandle<()>
 where
     K: Resource<DynamicType = ()>
         + ResourceExt
         + Clone
         + DeserializeOwned
+        + Serialize
         + Debug
         + Send
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store::<K>();
     let api: Api<K> = Api::all(client.clone());
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|o: &mut K| {
-            o.managed_fields_mut().clear();
-            o.annotations_mut().remove(LAST_APPLIED);
-        })
-        .reflect(writer);
-    tasks.push(tokio::spawn(async move {
-        stream
-            .for_each(|event| async move {
-                match event {
-                    Ok(event) => debug!(resource, event = event_name(&event), "watch event"),
-                    Err(error) => warn!(resource, %error, "watch failed; retrying with backoff"),
-                }
-            })
-            .await;
-    }));
-    // The only waiter on this store: kube-runtime's `Store::wait_until_ready` wakes a single
-    // waiting task (its `DelayedInit` wraps a oneshot receiver), so a second concurrent waiter
-    // could hang. Everyone else waits on `synced`.
-    let ready = reader.clone();
+    let source = source.clone();
     let metrics = Arc::clone(metrics);
     let synced = Arc::clone(synced);
-    tasks.push(tokio::spawn(async move {
-        if ready.wait_until_ready().await.is_ok() {
-            info!(resource, objects = ready.len(), "watch cache synced");
-            metrics.set_cache_synced(resource, true);
-            synced.send_modify(|n| *n += 1);
+    tokio::spawn(async move {
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        let mut fresh = Vec::new();
+        let mut first = true;
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(event) => {
+                    debug!(resource, event = event_name(&event), "watch event");
+                    let listed = matches!(event, watcher::Event::InitDone);
+                    source.apply(&kind, event, &mut fresh);
+                    if listed && first {
+                        first = false;
+                        let objects = source.context.read(|i| i.count(&kind));
+                        info!(resource, objects, "watch cache synced");
+                        metrics.set_cache_synced(resource, true);
+                        synced.send_modify(|n| *n += 1);
+                    }
+                }
+                Err(error) => warn!(resource, %error, "watch failed; retrying with backoff"),
+            }
         }
-    }));
-    reader
+    })
 }
 
 fn event_name<K>(event: &watcher::Event<K>) -> &'static str {
@@ -182,54 +288,5 @@ fn event_name<K>(event: &watcher::Event<K>) -> &'static str {
         watcher::Event::Init => "init",
         watcher::Event::InitApply(_) => "init-apply",
         watcher::Event::InitDone => "init-done",
-    }
-}
-
-fn to_json<K: Serialize>(object: &K) -> Option<Arc<str>> {
-    serde_json::to_string(object).ok().map(Arc::from)
-}
-
-fn get<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<Arc<str>>
-where
-    K: Resource<DynamicType = ()> + Clone + Serialize + 'static,
-{
-    let key = ObjectRef::<K>::new(name).within(namespace);
-    store.get(&key).and_then(|o| to_json(o.as_ref()))
-}
-
-fn list<K>(store: &Store<K>, namespace: &str) -> Vec<Arc<str>>
-where
-    K: Resource<DynamicType = ()> + ResourceExt + Clone + Serialize + 'static,
-{
-    let mut objects = store.state_filter(|o| o.namespace().as_deref().unwrap_or("") == namespace);
-    objects.sort_by_key(|o| o.name_any());
-    objects.iter().filter_map(|o| to_json(o.as_ref())).collect()
-}
-
-impl ObjectSource for ClusterSource {
-    fn get(&self, kind: &KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
-        match (kind.group.as_str(), kind.kind.as_str()) {
-            ("", "Namespace") => get(&self.namespaces, "", name),
-            ("networking.k8s.io", "NetworkPolicy") => get(&self.network_policies, namespace, name),
-            ("", "Service") => get(&self.services, namespace, name),
-            ("", "ConfigMap") => get(&self.config_maps, namespace, name),
-            ("apps", "StatefulSet") => get(&self.stateful_sets, namespace, name),
-            _ => None,
-        }
-    }
-
-    fn list(&self, kind: &KindRef, namespace: &str) -> Vec<Arc<str>> {
-        match (kind.group.as_str(), kind.kind.as_str()) {
-            ("", "Namespace") => {
-                let mut all = self.namespaces.state();
-                all.sort_by_key(|o| o.name_any());
-                all.iter().filter_map(|o| to_json(o.as_ref())).collect()
-            }
-            ("networking.k8s.io", "NetworkPolicy") => list(&self.network_policies, namespace),
-            ("", "Service") => list(&self.services, namespace),
-            ("", "ConfigMap") => list(&self.config_maps, namespace),
-            ("apps", "StatefulSet") => list(&self.stateful_sets, namespace),
-            _ => Vec::new(),
-        }
     }
 }

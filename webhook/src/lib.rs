@@ -27,7 +27,7 @@ pub use api::{AppState, router};
 pub use health::health_router;
 pub use server::{ClusterContext, Error, ServeOptions, Server, default_slots};
 use tracing::info;
-use ws3_engine::{Config, Limits};
+use ws3_engine::{Budget, Config, Limits};
 
 use crate::{cli::ServeArgs, tls::TlsFiles};
 
@@ -54,7 +54,7 @@ pub fn serve_options(args: &ServeArgs) -> Result<ServeOptions, Error> {
         builtin_rules: true,
         request_timeout: args.request_timeout,
         limits: Limits {
-            deadline: args.rule_timeout,
+            budget: Budget::Deadline(args.rule_timeout),
             max_memory: args.rule_memory_mib << 20,
         },
         slots: args.max_concurrency.unwrap_or_else(default_slots).max(1),
@@ -193,10 +193,10 @@ mod tests {
             o.tls.client_ca.as_deref(),
             Some(std::path::Path::new("ca.pem"))
         );
-        assert_eq!(o.config.exempt_namespaces(), ["ops"]);
+        assert_eq!(o.config.exempt_namespaces, ["ops"]);
         assert_eq!(o.extra_exempt, ["ws3-system"]);
         assert_eq!(o.cache_dir, None);
-        assert_eq!(o.limits.deadline, Duration::from_millis(250));
+        assert_eq!(o.limits.deadline(), Some(Duration::from_millis(250)));
         assert_eq!(o.limits.max_memory, 32 << 20);
         assert_eq!(o.slots, 3);
         assert_eq!(o.request_timeout, Duration::from_secs(5));

@@ -97,6 +97,8 @@ pub enum FindingAction {
     Warn,
     /// Suppressed by annotation.
     Suppressed,
+    /// An existing violation on UPDATE: became a warning.
+    Existing,
 }
 
 /// The watched resources, in the order of [`Metrics::cache_synced`].
@@ -208,7 +210,7 @@ impl Metrics {
         if let Some(m) = self.rule(rule) {
             match action {
                 FindingAction::Deny => &m.deny,
-                FindingAction::Warn => &m.warn,
+                FindingAction::Warn | FindingAction::Existing => &m.warn,
                 FindingAction::Suppressed => &m.suppressed,
             }
             .fetch_add(1, Ordering::Relaxed);

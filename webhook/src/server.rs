@@ -28,8 +28,8 @@ use tokio::{
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 use ws3_engine::{
-    Config, ConfiguredRule, Engine, EngineError, EngineOptions, Limits, Mode, NoObjects,
-    ObjectSource, RuleSet, RuleSetError,
+    Config, Engine, EngineError, EngineOptions, Limits, NoObjects, ObjectSource, RuleSet,
+    RuleSetError, RuleSetOptions,
 };
 
 use crate::{
@@ -272,6 +272,7 @@ impl Server {
         };
         let ids: Vec<&str> = evaluator
             .rules()
+            .all()
             .iter()
             .map(|r| r.rule.meta().id.as_str())
             .collect();
@@ -279,7 +280,7 @@ impl Server {
         metrics.set_modules_ready();
         info!(
             rules = %ids.join(","),
-            exempt = %evaluator.exempt_namespaces().join(","),
+            exempt = %options.config.exempt_namespaces.iter().chain(&options.extra_exempt).cloned().collect::<Vec<_>>().join(","),
             took_ms = started.elapsed().as_millis() as u64,
             "rule modules compiled"
         );
@@ -339,53 +340,19 @@ fn load_rules(options: &ServeOptions, metrics: Arc<Metrics>) -> Result<Evaluator
         }
         Err(error) => return Err(error.into()),
     };
-    let (chosen, mut exempt) = if options.builtin_rules {
-        let rules = RuleSet::load(&engine, &options.config, &[], &[])?;
-        (rules.all().to_vec(), rules.exempt_namespaces().to_vec())
-    } else {
-        (
-            config_modules_only(&engine, &options.config)?,
-            options.config.exempt_namespaces(),
-        )
-    };
-    for ns in &options.extra_exempt {
-        if !exempt.contains(ns) {
-            exempt.push(ns.clone());
-        }
-    }
+    let rules = RuleSet::load_with(
+        &engine,
+        &options.config,
+        &RuleSetOptions {
+            without_builtin: !options.builtin_rules,
+            extra_exempt: options.extra_exempt.clone(),
+            ..RuleSetOptions::default()
+        },
+    )?;
     if let Some((hits, misses)) = engine.cache_stats() {
         debug!(hits, misses, "module cache");
     }
-    Ok(Evaluator::new(engine, chosen, exempt, metrics))
-}
-
-/// The configuration's own modules without the built-in ones (tests and benchmarks), configured
-/// as `RuleSet::load` configures them; compiling only what runs keeps test servers fast.
-fn config_modules_only(engine: &Engine, config: &Config) -> Result<Vec<ConfiguredRule>, Error> {
-    let mut rules = Vec::new();
-    for path in config.module_paths() {
-        rules.extend(engine.load_path(&path).map_err(RuleSetError::from)?);
-    }
-    Ok(rules
-        .into_iter()
-        .map(|rule| {
-            let id = rule.meta().id.clone();
-            let cfg = config.rules.get(&id).cloned().unwrap_or_default();
-            ConfiguredRule {
-                enabled: !config.disable.contains(&id)
-                    && cfg.enabled.unwrap_or(true)
-                    && cfg.mode != Some(Mode::Off),
-                severity: cfg.severity,
-                mode: cfg.mode.unwrap_or_default(),
-                on_error: cfg.on_error.unwrap_or_default(),
-                settings: cfg
-                    .settings
-                    .map_or_else(|| "{}".to_owned(), |s| s.to_string()),
-                builtin: false,
-                rule,
-            }
-        })
-        .collect())
+    Ok(Evaluator::new(engine, rules, metrics))
 }
 
 /// Resolves once the flag is set (or its sender is gone).

@@ -14,13 +14,13 @@ use ws3_webhook::{
 };
 
 fn evaluator(rules: &[(TestRule, Mode, OnError)]) -> Evaluator {
+    evaluator_disabling(rules, &[])
+}
+
+fn evaluator_disabling(rules: &[(TestRule, Mode, OnError)], disabled: &[&str]) -> Evaluator {
     let engine = engine(200);
-    let configured = rules
-        .iter()
-        .map(|(r, m, o)| configured(&engine, r, *m, *o))
-        .collect();
-    let exempt = vec!["kube-system".to_owned(), "ws3-system".to_owned()];
-    Evaluator::new(engine, configured, exempt, Arc::new(Metrics::new()))
+    let rules = rule_set(&engine, rules, disabled, &["kube-system", "ws3-system"]);
+    Evaluator::new(engine, rules, Arc::new(Metrics::new()))
 }
 
 fn standard(mode: Mode, on_error: OnError) -> Evaluator {
@@ -65,7 +65,7 @@ fn enforce_denies_with_every_finding_and_warns_with_warnings() {
         "{:?}",
         d.warnings
     );
-    let response = d.response("uid-1");
+    let response = ws3_webhook::admission::response(&d, "uid-1");
     assert_eq!(response.result.code, 403);
 }
 
@@ -79,8 +79,13 @@ fn warn_mode_turns_every_finding_into_a_warning() {
 }
 
 #[test]
-fn off_mode_runs_nothing() {
-    let ev = standard(Mode::Off, OnError::Deny);
+fn disabled_rules_run_nothing() {
+    let rules: Vec<_> = standard_rules()
+        .into_iter()
+        .map(|r| (r, Mode::Enforce, OnError::Deny))
+        .collect();
+    let ids: Vec<&str> = rules.iter().map(|(r, _, _)| r.id).collect();
+    let ev = evaluator_disabling(&rules, &ids);
     let d = ev.evaluate(&review(&fixture("statefulset-create-db-006")), &source());
     assert_eq!(d.skipped, Some(Skip::NoRule));
 }
@@ -122,7 +127,7 @@ fn scale_subresource_connect_and_unreviewed_kinds_are_allowed_at_once() {
         "scale-update-backend-022",
     ] {
         let req = review(&fixture(name));
-        assert_eq!(ev.skip(&req), Some(Skip::Subresource), "{name}");
+        assert_eq!(ev.skip(&req, &source()), Some(Skip::Subresource), "{name}");
         assert!(ev.evaluate(&req, &source()).allowed, "{name}");
     }
     let d = ev.evaluate(
@@ -131,7 +136,7 @@ fn scale_subresource_connect_and_unreviewed_kinds_are_allowed_at_once() {
     );
     assert_eq!(d.skipped, Some(Skip::NoRule));
     let connect = fixture("deployment-create-backend-007").replace("\"CREATE\"", "\"CONNECT\"");
-    assert_eq!(ev.skip(&review(&connect)), Some(Skip::Connect));
+    assert_eq!(ev.skip(&review(&connect), &source()), Some(Skip::Connect));
 }
 
 #[test]
@@ -143,7 +148,10 @@ fn exempt_namespaces_are_allowed_at_once() {
     assert!(d.allowed);
     // A Namespace's own request is judged by its name.
     let body = fixture("namespace-create-codewizard-002").replace("codewizard", "kube-system");
-    assert_eq!(ev.skip(&review(&body)), Some(Skip::ExemptNamespace));
+    assert_eq!(
+        ev.skip(&review(&body), &source()),
+        Some(Skip::ExemptNamespace)
+    );
 }
 
 #[test]
@@ -242,6 +250,7 @@ fn unavailable_applies_on_error_per_rule() {
     ]);
     let d = ev.unavailable(
         &review(&fixture("statefulset-create-db-006")),
+        &source(),
         "no slot before the deadline",
     );
     assert!(!d.allowed);
@@ -265,7 +274,7 @@ fn every_captured_review_gets_an_answer() {
         let body = std::fs::read_to_string(&path).unwrap();
         let req = review(&body);
         let d = ev.evaluate(&req, &source());
-        let response = d.response(&req.uid);
+        let response = ws3_webhook::admission::response(&d, &req.uid);
         assert_eq!(response.uid, req.uid, "{}", path.display());
         count += 1;
     }

@@ -318,8 +318,7 @@ async fn end_to_end_against_a_real_cluster() {
     .unwrap();
     let rules =
         ws3_engine::RuleSet::load(&engine, &ws3_engine::Config::default(), &[], &[]).unwrap();
-    let evaluator =
-        ws3_webhook::admission::Evaluator::from_rule_set(engine, &rules, &[], Arc::clone(&metrics));
+    let evaluator = ws3_webhook::admission::Evaluator::new(engine, rules, Arc::clone(&metrics));
     let body = common::fixture("statefulset-create-db-006").replace("kubernetes-ws-3", "default");
     let req = ws3_webhook::admission::ReviewRequest::parse(body.as_bytes()).unwrap();
     let source: Arc<dyn ObjectSource> = Arc::new(watches.source.clone());

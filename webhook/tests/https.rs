@@ -18,7 +18,7 @@ use common::{client, pki, *};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
-use ws3_engine::{Config, Limits};
+use ws3_engine::{Budget, Config, Limits};
 use ws3_webhook::{ClusterContext, ServeOptions, Server, tls::TlsFiles};
 
 /// A running server and what the test needs to reach it.
@@ -85,7 +85,7 @@ async fn start(client_ca: bool, tweak: impl FnOnce(&mut ServeOptions)) -> Runnin
     options.cache_dir = Some(module_cache());
     options.slots = 4;
     options.limits = Limits {
-        deadline: Duration::from_millis(300),
+        budget: Budget::Deadline(Duration::from_millis(300)),
         max_memory: 64 << 20,
     };
     options.cert_reload_interval = Duration::from_millis(100);
@@ -524,7 +524,7 @@ async fn shutdown_finishes_reviews_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_review_deadline_answers_before_the_api_server_gives_up() {
     let server = start(false, |o| {
-        o.limits.deadline = Duration::from_secs(5);
+        o.limits.budget = Budget::Deadline(Duration::from_secs(5));
         o.request_timeout = Duration::from_millis(250);
     })
     .await;

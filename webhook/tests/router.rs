@@ -22,18 +22,18 @@ fn app(slots: usize, timeout: Duration) -> (axum::Router, Arc<Metrics>) {
 
 fn app_with_slots(slots: usize, timeout: Duration) -> (axum::Router, Arc<Metrics>, AppState) {
     let engine = engine(300);
-    let rules = standard_rules()
-        .iter()
-        .map(|r| configured(&engine, r, Mode::Enforce, OnError::Deny))
-        .collect();
+    let rules = rule_set(
+        &engine,
+        &standard_rules()
+            .into_iter()
+            .map(|r| (r, Mode::Enforce, OnError::Deny))
+            .collect::<Vec<_>>(),
+        &[],
+        &["kube-system"],
+    );
     let metrics = Arc::new(Metrics::new());
     metrics.register_rules(standard_rules().iter().map(|r| r.id));
-    let evaluator = Arc::new(Evaluator::new(
-        engine,
-        rules,
-        vec!["kube-system".into()],
-        Arc::clone(&metrics),
-    ));
+    let evaluator = Arc::new(Evaluator::new(engine, rules, Arc::clone(&metrics)));
     let state = AppState::new(evaluator, Arc::new(FakeSource::default()), slots, timeout);
     (router(state.clone()), metrics, state)
 }

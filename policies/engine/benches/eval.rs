@@ -12,7 +12,7 @@ use std::{
 };
 
 use ws3_engine::{
-    Config, Engine, EngineOptions, NoObjects, ObjectSource, Operation, Request, RuleSet,
+    Config, Engine, EngineOptions, KindRef, NoObjects, ObjectSource, Operation, Request, RuleSet,
     default_cache_dir,
 };
 
@@ -44,12 +44,17 @@ fn main() {
         meta.remove("managedFields");
     }
     let object = object.to_string();
+    let kind = KindRef::new("apps", "StatefulSet");
     let request = Request {
         operation: Operation::Create,
+        kind: &kind,
+        name: "web",
         object: Some(&object),
         old_object: None,
         namespace: "kubernetes-ws-3",
         settings: "{}",
+        pod_template: Some("spec.template"),
+        context: 0,
     };
     let source: Arc<dyn ObjectSource> = Arc::new(NoObjects);
     println!("StatefulSet of {} bytes", object.len());

@@ -1,12 +1,13 @@
-//! The wasmtime engine, rule modules and their instances.
+//! The wasmtime engine shared by every rule.
 //!
-//! Compile once (cached on disk by wasmtime, keyed by module hash and engine settings),
-//! pre-link once per module ([`Rule`]), and run each evaluation in a store with an epoch deadline
-//! and a memory cap. A module that traps, runs out of time or memory, or returns something the
-//! host refuses becomes an [`EvalError`] naming the rule.
+//! Compile once (cached on disk by wasmtime, keyed by module hash and engine settings), pre-link
+//! once per module ([`crate::Rule`]), and run each evaluation in a store with a budget and a
+//! memory cap. Two budgets: a wall-clock deadline (epochs; the webhook, which must answer the
+//! API server in time) and wasmtime fuel (the linter, whose verdicts must not depend on how busy
+//! the machine is).
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -16,37 +17,42 @@ use std::{
 };
 
 use wasmtime::{
-    Config, Store, Trap,
-    component::{Component, HasSelf, Linker},
+    Config,
+    component::{HasSelf, Linker},
 };
 
 use crate::{
-    error::{EngineError, EvalError, LoadError, Origin},
-    host::{HostState, Limiter, NoObjects, ObjectSource, v0_1},
-    types::{Finding, KindRef, ObjectRef, Operation, Request, RuleMeta, Severity},
+    error::EngineError,
+    host::{HostState, v0_1, v0_2},
 };
 
-/// The interface versions this host runs, as `major.minor` (0.x minors are breaking).
-pub const SUPPORTED_INTERFACE: &str = "0.1";
-
 /// How often the epoch advances; deadlines are counted in these ticks.
-const TICK: Duration = Duration::from_millis(5);
+pub(crate) const TICK: Duration = Duration::from_millis(5);
 
 /// Rules per pooling slot whose memories stay warm (see [`EngineOptions::pooling`]).
 const RULES_PER_SLOT: u32 = 8;
 /// Bytes of a pooled memory or table reset in place rather than given back to the kernel.
 const KEEP_RESIDENT: usize = 4 << 20;
 
-/// Most findings one evaluation may return.
-const MAX_FINDINGS: usize = 10_000;
-/// Longest message, hint or path accepted from a rule, in bytes.
-const MAX_TEXT: usize = 16 * 1024;
+/// Fuel of one lint evaluation when none is configured: about a second of wasm on these
+/// machines, a thousand times what a built-in rule uses on a large object.
+pub const DEFAULT_FUEL: u64 = 2_000_000_000;
+
+/// What bounds one evaluation's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Wall-clock time (epoch interruption): the webhook's review deadline.
+    Deadline(Duration),
+    /// wasmtime fuel (about one unit per wasm instruction): the same verdict on a loaded and an
+    /// idle machine.
+    Fuel(u64),
+}
 
 /// Per-evaluation limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock time one call may take.
-    pub deadline: Duration,
+    /// How much work one call may do.
+    pub budget: Budget,
     /// Linear memory one instance may grow to, in bytes.
     pub max_memory: usize,
 }
@@ -54,8 +60,26 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            deadline: Duration::from_millis(500),
+            budget: Budget::Deadline(Duration::from_millis(500)),
             max_memory: 64 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// Limits for offline linting: fuel instead of a deadline.
+    pub fn offline() -> Self {
+        Self {
+            budget: Budget::Fuel(DEFAULT_FUEL),
+            ..Self::default()
+        }
+    }
+
+    /// The wall-clock deadline of one call, when the budget is one.
+    pub fn deadline(&self) -> Option<Duration> {
+        match self.budget {
+            Budget::Deadline(d) => Some(d),
+            Budget::Fuel(_) => None,
         }
     }
 }
@@ -123,11 +147,11 @@ impl Drop for Ticker {
 /// The wasm engine shared by all rules. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    inner: wasmtime::Engine,
-    linker: Arc<Linker<HostState>>,
-    limits: Limits,
+    pub(crate) inner: wasmtime::Engine,
+    pub(crate) linker: Arc<Linker<HostState>>,
+    pub(crate) limits: Limits,
     cache: Option<wasmtime::Cache>,
-    _ticker: Arc<Ticker>,
+    _ticker: Option<Arc<Ticker>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -143,9 +167,11 @@ impl Engine {
     pub fn new(options: &EngineOptions) -> Result<Self, EngineError> {
         let err = |what: &str, e: wasmtime::Error| EngineError(format!("{what}: {e}"));
         let mut config = Config::new();
+        let deadline = options.limits.deadline().is_some();
         config
             .wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(deadline)
+            .consume_fuel(!deadline)
             .parallel_compilation(true);
         let mut cache = None;
         if let Some(dir) = &options.cache_dir {
@@ -191,14 +217,20 @@ impl Engine {
             wasmtime::Engine::new(&config).map_err(|e| err("invalid engine configuration", e))?;
         let mut linker = Linker::new(&inner);
         v0_1::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(|e| err("cannot link the host interface", e))?;
-        let ticker = Ticker::start(&inner)?;
+            .map_err(|e| err("cannot link the host interface 0.1", e))?;
+        v0_2::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| err("cannot link the host interface 0.2", e))?;
+        let ticker = if deadline {
+            Some(Arc::new(Ticker::start(&inner)?))
+        } else {
+            None
+        };
         Ok(Self {
             inner,
             linker: Arc::new(linker),
             limits: options.limits,
             cache,
-            _ticker: Arc::new(ticker),
+            _ticker: ticker,
         })
     }
 
@@ -213,468 +245,9 @@ impl Engine {
             .as_ref()
             .map(|c| (c.cache_hits(), c.cache_misses()))
     }
-
-    /// Compiles and checks a rule component.
-    pub fn load(&self, bytes: &[u8], origin: Origin) -> Result<Rule, LoadError> {
-        if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
-            return Err(LoadError::Compile {
-                origin,
-                message: "this is a core wasm module, not a component; build rules with `cargo xtask build-rules` (or turn a module into a component with `wasm-tools component new`)".into(),
-            });
-        }
-        let component = Component::new(&self.inner, bytes).map_err(|e| LoadError::Compile {
-            origin: origin.clone(),
-            message: format!("{e:#}"),
-        })?;
-        check_interface(&self.inner, &component, &origin)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(v0_1::PolicyPre::new)
-            .map_err(|e| LoadError::Link {
-                origin: origin.clone(),
-                message: format!("{e:#}"),
-            })?;
-        let probe = Rule {
-            meta: Arc::new(placeholder_meta(&origin)),
-            origin: origin.clone(),
-            pre,
-            reads: Arc::from(Vec::new()),
-        };
-        let mut instance =
-            probe
-                .instantiate(self, Arc::new(NoObjects))
-                .map_err(|e| LoadError::Metadata {
-                    origin: origin.clone(),
-                    message: e.to_string(),
-                })?;
-        let meta = instance.metadata(self).map_err(|e| LoadError::Metadata {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
-        validate_meta(&meta).map_err(|message| LoadError::Metadata {
-            origin: origin.clone(),
-            message,
-        })?;
-        Ok(Rule {
-            reads: Arc::from(meta.reads.clone()),
-            meta: Arc::new(meta),
-            origin,
-            pre: probe.pre,
-        })
-    }
-
-    /// Loads a `.wasm` file.
-    pub fn load_file(&self, path: &Path) -> Result<Rule, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.load(&bytes, Origin::File(path.to_owned()))
-    }
-
-    /// Loads a `.wasm` file, or every `*.wasm` file of a directory (sorted by name).
-    pub fn load_path(&self, path: &Path) -> Result<Vec<Rule>, LoadError> {
-        let io = |source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if !path.is_dir() {
-            return Ok(vec![self.load_file(path)?]);
-        }
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(path).map_err(io)? {
-            let file = entry.map_err(io)?.path();
-            if file.extension().is_some_and(|e| e == "wasm") && file.is_file() {
-                files.push(file);
-            }
-        }
-        files.sort();
-        files.iter().map(|f| self.load_file(f)).collect()
-    }
 }
 
-fn placeholder_meta(origin: &Origin) -> RuleMeta {
-    RuleMeta {
-        id: origin.to_string(),
-        title: String::new(),
-        severity: Severity::Error,
-        applies_to: Vec::new(),
-        reads: Vec::new(),
-        rationale: String::new(),
-        docs: String::new(),
-    }
-}
-
-/// Finds the `ws3:policy/rule@X.Y.Z` export and checks that this host runs version X.Y.
-fn check_interface(
-    engine: &wasmtime::Engine,
-    component: &Component,
-    origin: &Origin,
-) -> Result<(), LoadError> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    let Some(version) = exports
-        .iter()
-        .find_map(|name| name.strip_prefix("ws3:policy/rule@"))
-    else {
-        return Err(LoadError::NotARule {
-            origin: origin.clone(),
-            exports: if exports.is_empty() {
-                "nothing".into()
-            } else {
-                exports.join(", ")
-            },
-        });
-    };
-    let major_minor = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
-    if major_minor != SUPPORTED_INTERFACE {
-        return Err(LoadError::Version {
-            origin: origin.clone(),
-            found: version.to_owned(),
-            supported: format!("{SUPPORTED_INTERFACE}.x"),
-        });
-    }
-    Ok(())
-}
-
-fn validate_meta(meta: &RuleMeta) -> Result<(), String> {
-    let id_ok = !meta.id.is_empty()
-        && meta.id.len() <= 64
-        && meta
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !meta.id.starts_with('-');
-    if !id_ok {
-        return Err(format!(
-            "rule id {:?} must be 1-64 characters of a-z, 0-9 and `-`",
-            meta.id
-        ));
-    }
-    if meta.applies_to.is_empty() {
-        return Err(format!(
-            "rule {} declares no kinds in `applies-to`",
-            meta.id
-        ));
-    }
-    if meta.title.len() > 200 || meta.rationale.len() > MAX_TEXT || meta.docs.len() > 256 * 1024 {
-        return Err(format!(
-            "rule {} has an oversized title, rationale or docs",
-            meta.id
-        ));
-    }
-    Ok(())
-}
-
-/// A loaded, pre-linked rule module. Cheap to clone.
-#[derive(Clone)]
-pub struct Rule {
-    meta: Arc<RuleMeta>,
-    origin: Origin,
-    pre: v0_1::PolicyPre<HostState>,
-    reads: Arc<[KindRef]>,
-}
-
-impl std::fmt::Debug for Rule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rule")
-            .field("id", &self.meta.id)
-            .field("origin", &self.origin)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Rule {
-    /// What the rule declares.
-    pub fn meta(&self) -> &RuleMeta {
-        &self.meta
-    }
-
-    /// Where it was loaded from.
-    pub fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
-    /// A fresh instance reading other objects from `source`. Use one per admission evaluation;
-    /// offline, one per worker can serve many calls.
-    pub fn instantiate(
-        &self,
-        engine: &Engine,
-        source: Arc<dyn ObjectSource>,
-    ) -> Result<Instance, EvalError> {
-        self.instantiate_within(engine, source, engine.limits.deadline)
-    }
-
-    /// [`Rule::instantiate`], with each call limited to `deadline` (at most the engine's).
-    fn instantiate_within(
-        &self,
-        engine: &Engine,
-        source: Arc<dyn ObjectSource>,
-        deadline: Duration,
-    ) -> Result<Instance, EvalError> {
-        let deadline = deadline.min(engine.limits.deadline);
-        let state = HostState {
-            limiter: Limiter {
-                max_memory: engine.limits.max_memory,
-                exceeded: false,
-            },
-            source,
-            reads: Arc::clone(&self.reads),
-        };
-        let mut store = Store::new(&engine.inner, state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(deadline_ticks(deadline));
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| {
-            classify(
-                &self.meta.id,
-                deadline,
-                &engine.limits,
-                store.data().limiter.exceeded,
-                &e,
-                "start",
-            )
-        })?;
-        Ok(Instance {
-            rule: self.clone(),
-            store,
-            bindings,
-            deadline,
-        })
-    }
-
-    /// Evaluates one request in a fresh instance.
-    pub fn evaluate(
-        &self,
-        engine: &Engine,
-        source: Arc<dyn ObjectSource>,
-        request: &Request<'_>,
-    ) -> Result<Vec<Finding>, EvalError> {
-        self.instantiate(engine, source)?.validate(engine, request)
-    }
-
-    /// [`Rule::evaluate`] within `deadline` when that is shorter than the engine's per-rule
-    /// deadline (the time left of an admission review, say): the rule is stopped then and the
-    /// error is [`EvalError::Timeout`] with that deadline.
-    pub fn evaluate_within(
-        &self,
-        engine: &Engine,
-        source: Arc<dyn ObjectSource>,
-        request: &Request<'_>,
-        deadline: Duration,
-    ) -> Result<Vec<Finding>, EvalError> {
-        self.instantiate_within(engine, source, deadline)?
-            .validate(engine, request)
-    }
-}
-
-fn deadline_ticks(deadline: Duration) -> u64 {
+/// Epoch ticks for a deadline.
+pub(crate) fn deadline_ticks(deadline: Duration) -> u64 {
     (deadline.as_millis() / TICK.as_millis()).max(1) as u64 + 1
-}
-
-/// Turns a wasmtime error into an [`EvalError`].
-fn classify(
-    rule: &str,
-    deadline: Duration,
-    limits: &Limits,
-    memory_exceeded: bool,
-    e: &wasmtime::Error,
-    what: &str,
-) -> EvalError {
-    let rule = rule.to_owned();
-    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-        return EvalError::Timeout { rule, deadline };
-    }
-    if memory_exceeded {
-        return EvalError::OutOfMemory {
-            rule,
-            limit_mib: limits.max_memory >> 20,
-        };
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(trap) => EvalError::Trap {
-            rule,
-            message: format!("{trap} (in {what})"),
-        },
-        None if what == "start" => EvalError::Instantiate {
-            rule,
-            message: format!("{e:#}"),
-        },
-        // Not a trap: the host could not lift what the guest returned (bad UTF-8, a wild
-        // pointer, an unknown discriminant...).
-        None => EvalError::Invalid {
-            rule,
-            message: format!("{e:#}"),
-        },
-    }
-}
-
-/// A live instance of a rule. After any error other than a rejected or invalid result the
-/// instance is discarded: the next call on it returns the same error kind.
-pub struct Instance {
-    rule: Rule,
-    store: Store<HostState>,
-    bindings: v0_1::Policy,
-    /// Limit of each call.
-    deadline: Duration,
-}
-
-impl std::fmt::Debug for Instance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instance")
-            .field("rule", &self.rule.meta.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Instance {
-    /// The rule this is an instance of.
-    pub fn rule(&self) -> &Rule {
-        &self.rule
-    }
-
-    fn arm(&mut self) {
-        self.store.set_epoch_deadline(deadline_ticks(self.deadline));
-    }
-
-    fn metadata(&mut self, engine: &Engine) -> Result<RuleMeta, EvalError> {
-        self.arm();
-        let m = self
-            .bindings
-            .ws3_policy_rule()
-            .call_metadata(&mut self.store)
-            .map_err(|e| {
-                classify(
-                    &self.rule.meta.id,
-                    self.deadline,
-                    &engine.limits,
-                    self.store.data().limiter.exceeded,
-                    &e,
-                    "metadata",
-                )
-            })?;
-        let kinds = |v: Vec<v0_1::ws3::policy::types::KindRef>| {
-            v.into_iter()
-                .map(|k| KindRef {
-                    group: k.group,
-                    kind: k.kind,
-                })
-                .collect()
-        };
-        Ok(RuleMeta {
-            id: m.id,
-            title: m.title,
-            severity: severity(m.severity),
-            applies_to: kinds(m.applies_to),
-            reads: kinds(m.reads),
-            rationale: m.rationale,
-            docs: m.docs,
-        })
-    }
-
-    /// Evaluates one request.
-    pub fn validate(
-        &mut self,
-        engine: &Engine,
-        request: &Request<'_>,
-    ) -> Result<Vec<Finding>, EvalError> {
-        use v0_1::ws3::policy::types as wit;
-        self.arm();
-        let req = wit::Request {
-            operation: match request.operation {
-                Operation::Create => wit::Operation::Create,
-                Operation::Update => wit::Operation::Update,
-                Operation::Delete => wit::Operation::Delete,
-                Operation::Lint => wit::Operation::Lint,
-            },
-            object: request.object.map(str::to_owned),
-            old_object: request.old_object.map(str::to_owned),
-            namespace: request.namespace.to_owned(),
-            settings: request.settings.to_owned(),
-        };
-        let id = &self.rule.meta.id;
-        let result = self
-            .bindings
-            .ws3_policy_rule()
-            .call_validate(&mut self.store, &req)
-            .map_err(|e| {
-                classify(
-                    id,
-                    self.deadline,
-                    &engine.limits,
-                    self.store.data().limiter.exceeded,
-                    &e,
-                    "validate",
-                )
-            })?;
-        let findings = result.map_err(|message| EvalError::Rejected {
-            rule: id.clone(),
-            message: truncate(message),
-        })?;
-        if findings.len() > MAX_FINDINGS {
-            return Err(EvalError::Invalid {
-                rule: id.clone(),
-                message: format!(
-                    "{} findings for one object (at most {MAX_FINDINGS})",
-                    findings.len()
-                ),
-            });
-        }
-        findings
-            .into_iter()
-            .map(|f| {
-                for (what, text) in [
-                    ("message", &f.message),
-                    ("hint", &f.hint),
-                    ("path", &f.path),
-                ] {
-                    if text.len() > MAX_TEXT {
-                        return Err(EvalError::Invalid {
-                            rule: id.clone(),
-                            message: format!("a finding's {what} is {} bytes long", text.len()),
-                        });
-                    }
-                }
-                Ok(Finding {
-                    // A module speaks only for itself, whatever id it puts in a finding.
-                    rule_id: id.clone(),
-                    severity: severity(f.severity),
-                    message: f.message,
-                    path: f.path,
-                    hint: f.hint,
-                    subject: f.subject.map(|s| ObjectRef {
-                        api_version: s.api_version,
-                        kind: s.kind,
-                        namespace: s.namespace,
-                        name: s.name,
-                    }),
-                    suppressed: false,
-                })
-            })
-            .collect()
-    }
-}
-
-fn truncate(mut message: String) -> String {
-    if message.len() > 1024 {
-        let mut end = 1024;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push('…');
-    }
-    message
-}
-
-fn severity(s: v0_1::ws3::policy::types::Severity) -> Severity {
-    use v0_1::ws3::policy::types::Severity as W;
-    match s {
-        W::Info => Severity::Info,
-        W::Warning => Severity::Warning,
-        W::Error => Severity::Error,
-    }
 }

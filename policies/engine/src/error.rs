@@ -104,6 +104,16 @@ pub enum EvalError {
         /// The deadline.
         deadline: Duration,
     },
+    /// Used up its fuel (offline linting's budget, the same on every machine).
+    #[error(
+        "rule {rule} used up its budget of {fuel} fuel units (about one per wasm instruction) without finishing"
+    )]
+    OutOfFuel {
+        /// Rule id.
+        rule: String,
+        /// The budget.
+        fuel: u64,
+    },
     /// Tried to grow memory past its cap.
     #[error("rule {rule} exceeded its memory limit of {limit_mib} MiB")]
     OutOfMemory {
@@ -151,6 +161,7 @@ impl EvalError {
     pub fn rule(&self) -> &str {
         match self {
             Self::Timeout { rule, .. }
+            | Self::OutOfFuel { rule, .. }
             | Self::OutOfMemory { rule, .. }
             | Self::Trap { rule, .. }
             | Self::Rejected { rule, .. }

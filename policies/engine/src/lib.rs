@@ -1,34 +1,47 @@
-//! ws3-engine: the host side of ws3 rules, shared by `ws3-lint` and `ws3-webhook`.
+//! ws3-engine: the host side of ws3 rules, shared by `ws3-lint` and `ws3-webhook`, and the one
+//! place where the rules of the game are written down.
 //!
-//! - [`Engine`] owns wasmtime: component model, epoch deadlines, on-disk cache of compiled
-//!   modules, optional pooling allocator.
-//! - [`Engine::load`] compiles a rule component once, checks its `ws3:policy` interface version,
-//!   pre-links it and reads its metadata: a [`Rule`].
-//! - [`Rule::evaluate`] runs one request in a fresh store (admission); [`Rule::instantiate`]
-//!   gives an [`Instance`] that serves many requests (offline lint).
+//! - [`Engine`] owns wasmtime: component model, budgets (wall-clock deadlines or fuel), on-disk
+//!   cache of compiled modules, optional pooling allocator.
+//! - [`Engine::load`] compiles a rule component once, checks its `ws3:policy` interface version
+//!   (0.1 or 0.2), pre-links it and reads its metadata: a [`Rule`].
 //! - [`RuleSet`] is the built-in rules (embedded in the binary) plus user modules, with the
-//!   [`Config`] (`.ws3.yaml`) applied.
-//! - Rules read other objects through an [`ObjectSource`]: the linted file set, or watch caches.
+//!   [`Config`] (`.ws3.yaml`) applied: which rules judge which kinds and operations, in which
+//!   namespaces, with which severity and mode; and the webhook registration that follows.
+//! - [`object`]: what a rule sees of the reviewed object, its identity and effective namespace.
+//! - [`context`]: what a rule sees of other objects, and the index that serves them.
+//! - [`review::lint`] judges a file set; [`review::admission`] judges one admission request
+//!   (lifecycle, existing violations, modes, failures).
 
 mod engine;
 mod error;
 mod host;
+mod instance;
+mod rule;
 mod ruleset;
 mod types;
 
 pub mod config;
+pub mod context;
+pub mod object;
 pub mod path;
+pub mod review;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
 pub use config::{Config, ConfigError, Mode, OnError};
-pub use engine::{
-    Engine, EngineOptions, Instance, Limits, Rule, SUPPORTED_INTERFACE, default_cache_dir,
-};
+pub use engine::{Budget, DEFAULT_FUEL, Engine, EngineOptions, Limits, default_cache_dir};
 pub use error::{EngineError, EvalError, LoadError, Origin};
-pub use host::{NoObjects, ObjectSource, redact_secret};
+#[cfg(feature = "test-support")]
+pub use host::Lookups;
+pub use host::{NoObjects, ObjectSource};
+pub use instance::Instance;
+pub use rule::{MAX_MODULE_BYTES, Rule, SUPPORTED_INTERFACES};
 pub use ruleset::{
-    ConfiguredRule, IGNORE_ANNOTATION, RuleSet, RuleSetError, apply_suppressions, builtin_modules,
-    ignore_annotation, ignores,
+    ConfiguredRule, Registration, RegistrationRule, RuleSet, RuleSetError, RuleSetOptions,
+    builtin_modules,
 };
-pub use types::{Finding, KindRef, ObjectRef, Operation, Request, RuleMeta, Severity, group_of};
+pub use types::{
+    Finding, KindRef, ObjectRef, Operation, Operations, Request, RuleMeta, Scope, Severity,
+    group_of,
+};

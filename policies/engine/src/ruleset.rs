@@ -1,13 +1,19 @@
 //! The rules in force: built-in modules plus the user's, with configuration applied.
 
-use std::path::PathBuf;
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+};
+
+use serde::Serialize;
 
 use crate::{
     config::{Config, Mode, OnError},
-    engine::{Engine, Rule},
+    engine::Engine,
     error::{LoadError, Origin},
-    host::ObjectSource,
-    types::{Finding, KindRef, Severity},
+    object::{PodTemplates, is_cluster_scoped, plural},
+    rule::Rule,
+    types::{Finding, KindRef, Operation, Operations, Severity},
 };
 
 mod builtin {
@@ -19,77 +25,12 @@ pub fn builtin_modules() -> &'static [(&'static str, &'static [u8])] {
     builtin::BUILTIN
 }
 
-/// The annotation that suppresses findings: `ws3.dev/ignore: "rule-id[,rule-id]"`.
-pub const IGNORE_ANNOTATION: &str = "ws3.dev/ignore";
-
-/// Whether an `ws3.dev/ignore` annotation value names this rule. Lenient: ids are separated by
-/// commas or spaces, case and surrounding blanks do not matter.
-pub fn ignores(annotation: Option<&str>, rule_id: &str) -> bool {
-    annotation.is_some_and(|value| {
-        value
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .any(|id| !id.is_empty() && id.eq_ignore_ascii_case(rule_id))
-    })
-}
-
-/// The `ws3.dev/ignore` annotation of an object given as JSON, if any.
-pub fn ignore_annotation(object_json: &str) -> Option<String> {
-    // Most objects have no such annotation: say so without parsing them. The key can only be
-    // missing from the text if it is absent or spelled with escapes (`\/`, `\u0077`).
-    if !object_json.contains(IGNORE_ANNOTATION)
-        && !object_json.contains("\\/")
-        && !object_json.contains("\\u")
-    {
-        return None;
-    }
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        #[serde(default)]
-        annotations: Option<std::collections::BTreeMap<String, serde_json::Value>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Object {
-        metadata: Option<Meta>,
-    }
-    let object: Object = serde_json::from_str(object_json).ok()?;
-    match object.metadata?.annotations?.remove(IGNORE_ANNOTATION)? {
-        serde_json::Value::String(s) => Some(s),
-        _ => None,
-    }
-}
-
-/// Marks findings suppressed by a `ws3.dev/ignore` annotation. A finding about another object
-/// (its `subject`, e.g. the Namespace) honours that object's annotation when `source` has it,
-/// and otherwise the reviewed object's; any other finding honours the reviewed object's.
-pub fn apply_suppressions(
-    findings: &mut [Finding],
-    reviewed_annotation: Option<&str>,
-    source: &dyn ObjectSource,
-) {
-    for finding in findings {
-        let subject_annotation = finding.subject.as_ref().and_then(|s| {
-            let kind = KindRef::from_type(&s.api_version, &s.kind);
-            source
-                .get(&kind, &s.namespace, &s.name)
-                .map(|json| ignore_annotation(&json))
-        });
-        let annotation = match &subject_annotation {
-            Some(found) => found.as_deref(),
-            None => reviewed_annotation,
-        };
-        if ignores(annotation, &finding.rule_id) {
-            finding.suppressed = true;
-        }
-    }
-}
-
 /// A rule with its configuration.
 #[derive(Debug, Clone)]
 pub struct ConfiguredRule {
     /// The module.
     pub rule: Rule,
-    /// Whether it runs.
+    /// Whether it runs (`disable` turns it off).
     pub enabled: bool,
     /// Severity override from configuration.
     pub severity: Option<Severity>,
@@ -97,6 +38,11 @@ pub struct ConfiguredRule {
     pub mode: Mode,
     /// Webhook failure policy.
     pub on_error: OnError,
+    /// Whether an UPDATE may keep violations the old object already had.
+    pub allow_existing_violations: bool,
+    /// Namespaces the rule skips: its configured list (else its own default), plus the global
+    /// list.
+    pub exempt_namespaces: Vec<String>,
     /// Settings as a JSON object.
     pub settings: String,
     /// Whether it is embedded (built-in) or came from a file.
@@ -104,6 +50,11 @@ pub struct ConfiguredRule {
 }
 
 impl ConfiguredRule {
+    /// The rule's id.
+    pub fn id(&self) -> &str {
+        &self.rule.meta().id
+    }
+
     /// The severity of every finding when configured, else each finding's own.
     pub fn apply_severity(&self, finding: &mut Finding) {
         if let Some(severity) = self.severity {
@@ -114,6 +65,11 @@ impl ConfiguredRule {
     /// The severity the rule reports by default, after configuration.
     pub fn effective_severity(&self) -> Severity {
         self.severity.unwrap_or(self.rule.meta().severity)
+    }
+
+    /// Whether the rule skips objects of this (request) namespace.
+    pub fn is_exempt(&self, namespace: &str) -> bool {
+        !namespace.is_empty() && self.exempt_namespaces.iter().any(|n| n == namespace)
     }
 }
 
@@ -135,11 +91,26 @@ pub enum RuleSetError {
     },
 }
 
-/// The rules in force.
+/// How to build a rule set besides the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSetOptions {
+    /// Leave out the built-in rules (tests and benchmarks that run only their own modules).
+    pub without_builtin: bool,
+    /// Extra modules (the command line's `--module`).
+    pub extra_modules: Vec<PathBuf>,
+    /// Rule ids to turn off (the command line's `--disable`).
+    pub disabled: Vec<String>,
+    /// Namespaces no rule reviews, on top of the configuration's (the webhook's own).
+    pub extra_exempt: Vec<String>,
+}
+
+/// The rules in force, and which of them judge what.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     rules: Vec<ConfiguredRule>,
-    exempt_namespaces: Vec<String>,
+    pod_templates: PodTemplates,
+    /// For each kind an enabled rule reviews: (rule index, operations judged at admission).
+    by_kind: HashMap<KindRef, Vec<(usize, Operations)>>,
 }
 
 impl RuleSet {
@@ -151,18 +122,46 @@ impl RuleSet {
         extra_modules: &[PathBuf],
         disabled: &[String],
     ) -> Result<Self, RuleSetError> {
+        Self::load_with(
+            engine,
+            config,
+            &RuleSetOptions {
+                extra_modules: extra_modules.to_vec(),
+                disabled: disabled.to_vec(),
+                ..RuleSetOptions::default()
+            },
+        )
+    }
+
+    /// Loads the rules as `options` say and applies the configuration.
+    pub fn load_with(
+        engine: &Engine,
+        config: &Config,
+        options: &RuleSetOptions,
+    ) -> Result<Self, RuleSetError> {
         let mut rules: Vec<(Rule, bool)> = Vec::new();
-        for (name, bytes) in builtin_modules() {
-            rules.push((
-                engine.load(bytes, Origin::Builtin((*name).to_owned()))?,
-                true,
-            ));
+        if !options.without_builtin {
+            for (name, bytes) in builtin_modules() {
+                rules.push((
+                    engine.load(bytes, Origin::Builtin((*name).to_owned()))?,
+                    true,
+                ));
+            }
         }
-        for path in config.module_paths().iter().chain(extra_modules) {
+        for path in config.module_paths().iter().chain(&options.extra_modules) {
             for rule in engine.load_path(path)? {
                 rules.push((rule, false));
             }
         }
+        Self::configure(rules, config, options)
+    }
+
+    /// Applies the configuration to rules already loaded: `(rule, built-in)` in order.
+    pub fn configure(
+        rules: Vec<(Rule, bool)>,
+        config: &Config,
+        options: &RuleSetOptions,
+    ) -> Result<Self, RuleSetError> {
         for (i, (rule, _)) in rules.iter().enumerate() {
             if let Some((first, _)) = rules[..i]
                 .iter()
@@ -201,20 +200,37 @@ impl RuleSet {
         for id in config.rules.keys().chain(&config.disable) {
             check(id, &config_name)?;
         }
-        for id in disabled {
+        for id in &options.disabled {
             check(id, "--disable")?;
         }
-        let rules = rules
+        let global_exempt: Vec<String> = config
+            .exempt_namespaces
+            .iter()
+            .chain(&options.extra_exempt)
+            .cloned()
+            .collect();
+        let rules: Vec<ConfiguredRule> = rules
             .into_iter()
             .map(|(rule, builtin)| {
                 let id = &rule.meta().id;
                 let cfg = config.rules.get(id).cloned().unwrap_or_default();
-                let off = config.disable.contains(id) || disabled.contains(id);
+                let off = config.disable.contains(id) || options.disabled.contains(id);
+                let mut exempt = cfg
+                    .exempt_namespaces
+                    .clone()
+                    .unwrap_or_else(|| rule.meta().exempt_namespaces.clone());
+                for ns in &global_exempt {
+                    if !exempt.contains(ns) {
+                        exempt.push(ns.clone());
+                    }
+                }
                 ConfiguredRule {
-                    enabled: !off && cfg.enabled.unwrap_or(true) && cfg.mode != Some(Mode::Off),
+                    enabled: !off,
                     severity: cfg.severity,
                     mode: cfg.mode.unwrap_or_default(),
                     on_error: cfg.on_error.unwrap_or_default(),
+                    allow_existing_violations: cfg.allow_existing_violations.unwrap_or(true),
+                    exempt_namespaces: exempt,
                     settings: cfg
                         .settings
                         .map_or_else(|| "{}".to_owned(), |s| s.to_string()),
@@ -223,9 +239,30 @@ impl RuleSet {
                 }
             })
             .collect();
+        let pod_templates = config.pod_templates();
+        let mut by_kind: HashMap<KindRef, Vec<(usize, Operations)>> = HashMap::new();
+        for (i, r) in rules.iter().enumerate().filter(|(_, r)| r.enabled) {
+            let meta = r.rule.meta();
+            let mut add = |kind: &KindRef, ops: Operations| {
+                let list = by_kind.entry(kind.clone()).or_default();
+                match list.iter_mut().find(|(j, _)| *j == i) {
+                    Some((_, o)) => *o = o.union(ops),
+                    None => list.push((i, ops)),
+                }
+            };
+            for scope in &meta.applies_to {
+                add(&scope.kind, scope.operations);
+            }
+            if !meta.workloads.is_empty() {
+                for holder in pod_templates.holders() {
+                    add(&holder.kind, meta.workloads);
+                }
+            }
+        }
         Ok(Self {
             rules,
-            exempt_namespaces: config.exempt_namespaces(),
+            pod_templates,
+            by_kind,
         })
     }
 
@@ -239,59 +276,131 @@ impl RuleSet {
         self.rules.iter().filter(|r| r.enabled)
     }
 
-    /// The enabled rules that review this kind.
-    pub fn for_kind<'a>(&'a self, kind: &'a KindRef) -> impl Iterator<Item = &'a ConfiguredRule> {
-        self.enabled()
-            .filter(move |r| r.rule.meta().applies_to(kind))
-    }
-
     /// A rule by id.
     pub fn get(&self, id: &str) -> Option<&ConfiguredRule> {
         self.rules.iter().find(|r| r.rule.meta().id == id)
     }
 
-    /// Whether no rule reviews objects of this namespace.
-    pub fn is_exempt(&self, namespace: &str) -> bool {
-        self.exempt_namespaces.iter().any(|n| n == namespace)
+    /// The pod-template holders in force.
+    pub fn pod_templates(&self) -> &PodTemplates {
+        &self.pod_templates
     }
 
-    /// The exempt namespaces.
-    pub fn exempt_namespaces(&self) -> &[String] {
-        &self.exempt_namespaces
+    /// The enabled rules that judge objects of `kind` for `operation` ([`Operation::Lint`]: every
+    /// rule that reviews the kind), whatever the namespace, in rule order.
+    pub fn for_kind<'a>(
+        &'a self,
+        kind: &KindRef,
+        operation: Operation,
+    ) -> impl Iterator<Item = &'a ConfiguredRule> + 'a {
+        self.by_kind
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .filter(move |(_, ops)| ops.contains(operation))
+            .map(|(i, _)| &self.rules[*i])
+    }
+
+    /// [`RuleSet::for_kind`] without the rules that exempt `namespace`.
+    pub fn select<'a>(
+        &'a self,
+        kind: &KindRef,
+        operation: Operation,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a ConfiguredRule> + 'a {
+        self.for_kind(kind, operation)
+            .filter(move |r| !r.is_exempt(namespace))
+    }
+
+    /// Whether any enabled rule reviews objects of `kind` (offline or at admission).
+    pub fn reviews(&self, kind: &KindRef) -> bool {
+        self.by_kind.contains_key(kind)
+    }
+
+    /// Whether an object whose controller is of kind `controller` is left alone: its controller
+    /// is reviewed by ws3 itself (a Pod of a ReplicaSet of a Deployment), so judging the object
+    /// too would judge the same template twice. An object made by anything else (an operator's
+    /// custom resource) is judged.
+    pub fn skips_controlled(&self, controller: Option<&KindRef>) -> bool {
+        controller.is_some_and(|kind| self.reviews(kind))
+    }
+
+    /// The admission registration the rules ask for: one entry per resource, with the
+    /// operations judged, and the kinds ws3 reviews (for the webhook's owner match condition).
+    pub fn registration(&self) -> Registration {
+        let mut by_resource: BTreeMap<(String, String), RegistrationRule> = BTreeMap::new();
+        for (kind, rules) in &self.by_kind {
+            let operations = rules
+                .iter()
+                .map(|(_, ops)| *ops)
+                .fold(Operations::NONE, Operations::union);
+            if operations.is_empty() {
+                continue;
+            }
+            let (resource, versions) = self.resource_of(kind);
+            let entry = by_resource
+                .entry((kind.group.clone(), resource.clone()))
+                .or_insert_with(|| RegistrationRule {
+                    api_groups: vec![kind.group.clone()],
+                    api_versions: versions,
+                    resources: vec![resource],
+                    operations: Operations::NONE,
+                    scope: if is_cluster_scoped(kind) {
+                        "Cluster"
+                    } else {
+                        "Namespaced"
+                    },
+                });
+            entry.operations = entry.operations.union(operations);
+        }
+        let mut reviewed_kinds: Vec<KindRef> = self.by_kind.keys().cloned().collect();
+        reviewed_kinds.sort();
+        Registration {
+            rules: by_resource.into_values().collect(),
+            reviewed_kinds,
+        }
+    }
+
+    fn resource_of(&self, kind: &KindRef) -> (String, Vec<String>) {
+        if let Some(holder) = self.pod_templates.holder(kind) {
+            return (holder.resource.clone(), holder.versions.clone());
+        }
+        let version = match kind.group.as_str() {
+            ""
+            | "apps"
+            | "batch"
+            | "networking.k8s.io"
+            | "policy"
+            | "rbac.authorization.k8s.io"
+            | "storage.k8s.io" => "v1",
+            _ => "*",
+        };
+        (plural(&kind.kind), vec![version.to_owned()])
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{ignore_annotation, ignores};
+/// What a ValidatingWebhookConfiguration must register for the rules in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    /// The webhook's `rules`.
+    pub rules: Vec<RegistrationRule>,
+    /// Kinds ws3 reviews: an object whose controller is one of these is not sent.
+    pub reviewed_kinds: Vec<KindRef>,
+}
 
-    #[test]
-    fn reads_the_annotation_from_json() {
-        let json = r#"{"metadata":{"name":"x","annotations":{"ws3.dev/ignore":"a,b"}}}"#;
-        assert_eq!(ignore_annotation(json).as_deref(), Some("a,b"));
-        assert_eq!(ignore_annotation(r#"{"metadata":{}}"#), None);
-        assert_eq!(ignore_annotation("not json"), None);
-        // Escaped spellings of the key are still the key.
-        let escaped = r#"{"metadata":{"annotations":{"ws3.dev\/ignore":"a","x":"\u00e9"}}}"#;
-        assert_eq!(ignore_annotation(escaped).as_deref(), Some("a"));
-        let escaped = r#"{"metadata":{"annotations":{"\u0077s3.dev/ignore":"b"}}}"#;
-        assert_eq!(ignore_annotation(escaped).as_deref(), Some("b"));
-    }
-
-    #[test]
-    fn ignore_annotation_is_parsed_leniently() {
-        assert!(ignores(
-            Some("statefulset-emptydir-data"),
-            "statefulset-emptydir-data"
-        ));
-        assert!(ignores(
-            Some(" a , Statefulset-EmptyDir-Data "),
-            "statefulset-emptydir-data"
-        ));
-        assert!(!ignores(
-            Some("statefulset-emptydir"),
-            "statefulset-emptydir-data"
-        ));
-        assert!(!ignores(None, "x"));
-    }
+/// One entry of a ValidatingWebhookConfiguration's `rules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationRule {
+    /// API groups.
+    pub api_groups: Vec<String>,
+    /// API versions.
+    pub api_versions: Vec<String>,
+    /// Resources (plural names).
+    pub resources: Vec<String>,
+    /// Operations.
+    pub operations: Operations,
+    /// `Namespaced` or `Cluster`.
+    pub scope: &'static str,
 }

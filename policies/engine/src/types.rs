@@ -115,6 +115,85 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// Admission operations a rule judges for a kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Operations {
+    /// CREATE.
+    pub create: bool,
+    /// UPDATE.
+    pub update: bool,
+    /// DELETE.
+    pub delete: bool,
+}
+
+impl Operations {
+    /// No admission operation: offline linting only.
+    pub const NONE: Self = Self {
+        create: false,
+        update: false,
+        delete: false,
+    };
+    /// Every admission operation (what a `ws3:policy@0.1` module is taken to judge).
+    pub const ALL: Self = Self {
+        create: true,
+        update: true,
+        delete: true,
+    };
+
+    /// Whether no admission operation is judged.
+    pub fn is_empty(self) -> bool {
+        self == Self::NONE
+    }
+
+    /// Whether `operation` is judged. [`Operation::Lint`] always is.
+    pub fn contains(self, operation: Operation) -> bool {
+        match operation {
+            Operation::Create => self.create,
+            Operation::Update => self.update,
+            Operation::Delete => self.delete,
+            Operation::Lint => true,
+        }
+    }
+
+    /// Both sets together.
+    #[must_use]
+    pub fn union(self, other: Self) -> Self {
+        Self {
+            create: self.create || other.create,
+            update: self.update || other.update,
+            delete: self.delete || other.delete,
+        }
+    }
+
+    /// The operations as the Kubernetes API spells them, in API order.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.create, "CREATE"),
+            (self.update, "UPDATE"),
+            (self.delete, "DELETE"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+}
+
+impl Serialize for Operations {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.names().serialize(serializer)
+    }
+}
+
+/// A kind a rule reviews and the admission operations it judges for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Scope {
+    /// The kind.
+    #[serde(flatten)]
+    pub kind: KindRef,
+    /// Operations judged at admission (linting always runs).
+    pub operations: Operations,
+}
+
 /// What a rule declares about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleMeta {
@@ -124,20 +203,31 @@ pub struct RuleMeta {
     pub title: String,
     /// Default severity.
     pub severity: Severity,
-    /// Kinds it reviews.
-    pub applies_to: Vec<KindRef>,
+    /// Kinds it reviews, with the operations judged at admission.
+    pub applies_to: Vec<Scope>,
+    /// Operations judged on every pod-template holder the host knows; empty: none.
+    pub workloads: Operations,
     /// Kinds it may read.
     pub reads: Vec<KindRef>,
+    /// Namespaces the rule skips unless configured otherwise.
+    pub exempt_namespaces: Vec<String>,
     /// Why it matters.
     pub rationale: String,
     /// Full Markdown documentation.
     pub docs: String,
+    /// The `ws3:policy` interface version the module was built against (`0.1`, `0.2`).
+    pub interface: String,
 }
 
 impl RuleMeta {
-    /// Whether the rule reviews objects of this kind.
-    pub fn applies_to(&self, kind: &KindRef) -> bool {
-        self.applies_to.iter().any(|k| k == kind)
+    /// The operations judged for objects of a kind listed in `applies-to` (`None` when the
+    /// kind is not listed there; pod-template holders are the rule set's business).
+    pub fn listed(&self, kind: &KindRef) -> Option<Operations> {
+        self.applies_to
+            .iter()
+            .filter(|s| s.kind == *kind)
+            .map(|s| s.operations)
+            .reduce(Operations::union)
     }
 }
 
@@ -156,8 +246,18 @@ pub struct Finding {
     pub hint: String,
     /// The object the finding is about when it is not the reviewed object.
     pub subject: Option<ObjectRef>,
+    /// JSON paths of fields whose values are secret: never shown.
+    pub redact: Vec<String>,
     /// Whether a `ws3.dev/ignore` annotation suppresses it.
     pub suppressed: bool,
+}
+
+impl Finding {
+    /// What makes two findings the same violation: rule, subject and field. Used to keep one
+    /// finding per subject in a file set and to tell existing violations from new ones.
+    pub fn key(&self) -> (&str, Option<&ObjectRef>, &str) {
+        (&self.rule_id, self.subject.as_ref(), &self.path)
+    }
 }
 
 /// One evaluation request. JSON strings are passed to the rule as they are.
@@ -165,6 +265,10 @@ pub struct Finding {
 pub struct Request<'a> {
     /// What is happening.
     pub operation: Operation,
+    /// The kind of the object under review.
+    pub kind: &'a KindRef,
+    /// Its name (empty when it has none yet).
+    pub name: &'a str,
     /// The object (absent on delete).
     pub object: Option<&'a str>,
     /// The previous object (update and delete).
@@ -173,4 +277,8 @@ pub struct Request<'a> {
     pub namespace: &'a str,
     /// Rule settings as a JSON object.
     pub settings: &'a str,
+    /// Path of the pod template when the kind holds one (`""` for a Pod).
+    pub pod_template: Option<&'a str>,
+    /// Identifies the set of objects lookups answer from (see the WIT's `request.context`).
+    pub context: u64,
 }

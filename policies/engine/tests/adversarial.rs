@@ -8,8 +8,8 @@ use std::{
 };
 
 use ws3_engine::{
-    Engine, EngineOptions, EvalError, Limits, LoadError, NoObjects, Operation, Origin, Request,
-    Severity,
+    Budget, Engine, EngineOptions, EvalError, KindRef, Limits, LoadError, NoObjects, Operation,
+    Origin, Request, Severity,
     testing::{Behaviour, TestFinding, TestRule},
 };
 
@@ -24,7 +24,7 @@ fn ok_empty() -> TestRule {
 fn engine(deadline_ms: u64, max_memory: usize) -> Engine {
     Engine::new(&EngineOptions {
         limits: Limits {
-            deadline: Duration::from_millis(deadline_ms),
+            budget: Budget::Deadline(Duration::from_millis(deadline_ms)),
             max_memory,
         },
         ..EngineOptions::default()
@@ -33,12 +33,18 @@ fn engine(deadline_ms: u64, max_memory: usize) -> Engine {
 }
 
 fn request() -> Request<'static> {
+    static KIND: std::sync::LazyLock<KindRef> =
+        std::sync::LazyLock::new(|| KindRef::new("apps", "StatefulSet"));
     Request {
         operation: Operation::Lint,
+        kind: &KIND,
+        name: "db",
         object: Some(r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db"}}"#),
         old_object: None,
         namespace: "default",
         settings: "{}",
+        pod_template: Some("spec.template"),
+        context: 1,
     }
 }
 
@@ -293,7 +299,7 @@ fn compiled_modules_are_cached_on_disk() {
 fn the_pooled_engine_enforces_the_same_limits() {
     let engine = Engine::new(&EngineOptions {
         limits: Limits {
-            deadline: Duration::from_millis(100),
+            budget: Budget::Deadline(Duration::from_millis(100)),
             max_memory: 4 << 20,
         },
         pooling: Some(2),
@@ -322,4 +328,32 @@ fn the_pooled_engine_enforces_the_same_limits() {
                 .is_empty()
         );
     }
+}
+
+/// Offline, work is bounded by fuel: an endless loop ends with the same typed error however busy
+/// the machine is, and a module that finishes within its fuel is never cut short by a clock.
+#[test]
+fn offline_budgets_are_fuel_not_time() {
+    let engine = Engine::new(&EngineOptions {
+        limits: Limits {
+            budget: Budget::Fuel(5_000_000),
+            max_memory: 16 << 20,
+        },
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    for _ in 0..2 {
+        let err = evaluate(&engine, &rule(Behaviour::Loop)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EvalError::OutOfFuel {
+                    fuel: 5_000_000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    assert!(evaluate(&engine, &ok_empty()).unwrap().is_empty());
 }

@@ -99,12 +99,20 @@ fn statefulset(service_name: &str, volume: serde_json::Value) -> serde_json::Val
 fn run(rule: &str, object: &serde_json::Value, source: Objects) -> Vec<ws3_engine::Finding> {
     let (engine, rules) = setup();
     let json = object.to_string();
+    let kind = KindRef::from_type(
+        object["apiVersion"].as_str().unwrap(),
+        object["kind"].as_str().unwrap(),
+    );
     let request = Request {
         operation: Operation::Lint,
+        kind: &kind,
+        name: object["metadata"]["name"].as_str().unwrap_or(""),
         object: Some(&json),
         old_object: None,
         namespace: "shop",
         settings: "{}",
+        pod_template: rules.pod_templates().path_of(&kind),
+        context: 0,
     };
     rules
         .get(rule)

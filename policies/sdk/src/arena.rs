@@ -15,9 +15,11 @@
 //! many objects keeps using the arena. Requests the arena cannot hold go to the standard
 //! allocator; a rule never fails because of the arena.
 //!
-//! The arena assumes one thread, as `wasm32-unknown-unknown` has. It is installed as the global
-//! allocator only on `wasm32` with the default `arena` feature; a rule crate that brings its own
-//! global allocator turns that feature off.
+//! The arena assumes one thread, as `wasm32-unknown-unknown` has: its bump is a load and then a
+//! store, which two threads could interleave and hand out the same block twice. That is why the
+//! type is private to this crate and only ever instantiated as the global allocator of a
+//! `wasm32` module (with the default `arena` feature; a rule crate that brings its own global
+//! allocator turns that feature off), and in this module's single-threaded unit tests.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -30,11 +32,12 @@ use std::{
 /// tens of KiB; a larger object spills over to the standard allocator. The host resets every
 /// page of the initial memory after each evaluation, so the arena is not made larger than it
 /// needs to be.
-pub const ARENA_BYTES: usize = 512 << 10;
+#[cfg(target_arch = "wasm32")]
+pub(crate) const ARENA_BYTES: usize = 512 << 10;
 
 /// A bump arena of `N` bytes in front of [`System`]. Not for concurrent use: see the module docs.
 #[repr(C, align(16))]
-pub struct Arena<const N: usize> {
+pub(crate) struct Arena<const N: usize> {
     bytes: UnsafeCell<[u8; N]>,
     /// Offset of the first free byte.
     cursor: AtomicUsize,
@@ -52,14 +55,16 @@ impl<const N: usize> std::fmt::Debug for Arena<N> {
     }
 }
 
-// SAFETY: the arena is only installed on single-threaded wasm32 (see the module docs); the
-// counters are atomics only so that the type is `Sync` without further unsafe code.
+// SAFETY: `GlobalAlloc` requires `Sync`. The type is crate-private and instantiated only as the
+// global allocator of a single-threaded wasm32 module and in single-threaded unit tests (see the
+// module docs), so no two threads ever share one arena; its bump (a load, then a store) would
+// not be sound if they did.
 #[allow(unsafe_code)]
 unsafe impl<const N: usize> Sync for Arena<N> {}
 
 impl<const N: usize> Arena<N> {
     /// An empty arena.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             bytes: UnsafeCell::new([0; N]),
             cursor: AtomicUsize::new(0),
@@ -78,7 +83,8 @@ impl<const N: usize> Arena<N> {
     }
 
     /// Bytes handed out and not given back at the end of the arena.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
         self.cursor.load(Relaxed)
     }
 

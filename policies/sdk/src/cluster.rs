@@ -7,8 +7,8 @@ use crate::{Error, KindRef, request::decode};
 /// Read access to other objects: the linted file set offline, watch caches at admission.
 ///
 /// Only kinds listed in the rule's [`Meta::reads`](crate::Meta::reads) may be read. Use the typed
-/// helpers ([`get`](Self::get), [`list`](Self::list)) in rules; the JSON methods are what a host
-/// implements.
+/// helpers (`get_as`, `list_as`) in rules; the JSON methods are what a host implements.
+/// Objects are context views: see the WIT's `cluster` interface for what they keep.
 pub trait Cluster {
     /// One object as JSON, by kind, namespace (empty for cluster-scoped kinds) and name.
     fn get_json(&self, kind: KindRef, namespace: &str, name: &str)
@@ -19,29 +19,8 @@ pub trait Cluster {
 }
 
 impl dyn Cluster + '_ {
-    /// One object of kind `K`.
-    pub fn get<K>(&self, namespace: &str, name: &str) -> Result<Option<K>, Error>
-    where
-        K: DeserializeOwned + k8s_openapi::Resource,
-    {
-        self.get_json(KindRef::of::<K>(), namespace, name)?
-            .map(|json| decode(K::KIND, &json))
-            .transpose()
-    }
-
-    /// All objects of kind `K` in a namespace.
-    pub fn list<K>(&self, namespace: &str) -> Result<Vec<K>, Error>
-    where
-        K: DeserializeOwned + k8s_openapi::Resource,
-    {
-        self.list_json(KindRef::of::<K>(), namespace)?
-            .iter()
-            .map(|json| decode(K::KIND, json))
-            .collect()
-    }
-
     /// One object of `kind`, decoded as any serde type: a struct of the fields the rule reads
-    /// (see [`crate::shape`]) costs a fraction of the full `k8s_openapi` type.
+    /// (see [`crate::shape`]).
     pub fn get_as<T: DeserializeOwned>(
         &self,
         kind: KindRef,

@@ -3,13 +3,15 @@
 
 #![allow(unsafe_code)] // wit-bindgen's generated canonical-ABI glue is the one unsafe place in ws3
 
-use crate::{Cluster, Error, Finding, KindRef, ObjectRef, Operation, Request, Rule, Severity};
+use crate::{
+    Cluster, Error, Finding, KindRef, ObjectRef, Operation, Operations, Request, Rule, Severity,
+};
 
 /// Bindings generated from the WIT package this SDK implements.
 pub mod bindings {
     wit_bindgen::generate!({
         world: "policy",
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         pub_export_macro: true,
         export_macro_name: "__ws3_export_policy",
         default_bindings_module: "ws3_policy_sdk::guest::bindings",
@@ -39,6 +41,20 @@ fn kind_ref(k: &KindRef) -> types::KindRef {
     }
 }
 
+fn operations(o: Operations) -> types::Operations {
+    let mut out = types::Operations::empty();
+    if o.create {
+        out |= types::Operations::CREATE;
+    }
+    if o.update {
+        out |= types::Operations::UPDATE;
+    }
+    if o.delete {
+        out |= types::Operations::DELETE;
+    }
+    out
+}
+
 /// The metadata of rule `R` in WIT form.
 pub fn metadata<R: Rule>() -> types::RuleMetadata {
     let m = R::META;
@@ -46,8 +62,21 @@ pub fn metadata<R: Rule>() -> types::RuleMetadata {
         id: m.id.to_owned(),
         title: m.title.to_owned(),
         severity: severity(m.severity),
-        applies_to: m.applies_to.iter().map(kind_ref).collect(),
+        applies_to: m
+            .applies_to
+            .iter()
+            .map(|s| types::Scope {
+                kind: kind_ref(&s.kind),
+                operations: operations(s.operations),
+            })
+            .collect(),
+        workloads: operations(m.workloads),
         reads: m.reads.iter().map(kind_ref).collect(),
+        exempt_namespaces: m
+            .exempt_namespaces
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect(),
         rationale: m.rationale.to_owned(),
         docs: m.docs.to_owned(),
     }
@@ -83,6 +112,7 @@ fn finding(f: Finding) -> types::Finding {
             namespace: s.namespace,
             name: s.name,
         }),
+        redact: f.redact,
     }
 }
 
@@ -95,10 +125,15 @@ pub fn validate<R: Rule>(request: types::Request) -> Result<Findings, String> {
             types::Operation::Delete => Operation::Delete,
             types::Operation::Lint => Operation::Lint,
         },
+        group: request.kind.group,
+        kind: request.kind.kind,
+        name: request.name,
         object: request.object,
         old_object: request.old_object,
         namespace: request.namespace,
         settings: request.settings,
+        pod_template: request.pod_template,
+        context: request.context,
     };
     R::validate(&request, &HostCluster)
         .map(|findings| findings.into_iter().map(finding).collect())

@@ -1,47 +1,63 @@
 //! Guest SDK for ws3 rules.
 //!
 //! A rule is one crate: a type implementing [`Rule`] and one [`export_rule!`] line. The same code
-//! compiles to a wasm component (`cargo xtask build-rules`) that ws3-lint and ws3-webhook load, and
-//! to a native library whose unit tests use [`testing`].
+//! compiles to a wasm component (`cargo xtask build-rules`) that ws3-lint and ws3-webhook load
+//! (interface `ws3:policy@0.2.0`), and to a native library whose unit tests run it through the
+//! engine's own semantics (`ws3_engine::testing`).
 //!
-//! ```ignore
+//! Rules decode only the fields they read, with the narrow, lenient types of [`shape`] or their
+//! own serde structs: serde skips the rest of the object at scanning speed.
+//!
+//! ```
 //! use ws3_policy_sdk::prelude::*;
-//! use ws3_policy_sdk::k8s_openapi::api::apps::v1::StatefulSet;
 //!
-//! pub struct NoReplicas;
+//! pub struct ReplicasSet;
 //!
-//! impl Rule for NoReplicas {
+//! #[derive(serde::Deserialize, Default)]
+//! struct Sts { #[serde(default)] spec: Spec }
+//! #[derive(serde::Deserialize, Default)]
+//! struct Spec { replicas: Option<i32> }
+//!
+//! impl Rule for ReplicasSet {
 //!     const META: Meta = Meta {
 //!         id: "statefulset-replicas",
-//!         title: "statefulset without replicas",
+//!         title: "statefulset without explicit replicas",
 //!         severity: Severity::Warning,
-//!         applies_to: &[KindRef::new("apps", "StatefulSet")],
+//!         applies_to: &[Scope::new(
+//!             KindRef::new("apps", "StatefulSet"),
+//!             Operations::CREATE.with(Operations::UPDATE),
+//!         )],
+//!         workloads: Operations::NONE,
 //!         reads: &[],
-//!         rationale: "...",
-//!         docs: include_str!("../README.md"),
+//!         exempt_namespaces: &[],
+//!         rationale: "an explicit replica count documents the intended size of the set",
+//!         docs: "# statefulset-replicas",
 //!     };
 //!
 //!     fn validate(req: &Request, _cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
-//!         let Some(sts) = req.object::<StatefulSet>()? else { return Ok(vec![]) };
-//!         Ok(match sts.spec.replicas {
-//!             Some(_) => vec![],
-//!             None => vec![Self::finding("replicas is not set", Path::root().key("spec"), "set spec.replicas")],
-//!         })
+//!         let Some(sts) = req.object_as::<Sts>()? else { return Ok(vec![]) };
+//!         if sts.spec.replicas.is_some() {
+//!             return Ok(vec![]);
+//!         }
+//!         Ok(vec![Self::finding("replicas is not set", Path::root().key("spec"), "set spec.replicas")])
 //!     }
 //! }
 //!
-//! ws3_policy_sdk::export_rule!(NoReplicas);
+//! ws3_policy_sdk::export_rule!(ReplicasSet);
 //! ```
 
 // The generated bindings name this crate by its external path, also from inside it.
 extern crate self as ws3_policy_sdk;
 
-pub mod arena;
+// The guest allocator: private to the crate and installed only on (single-threaded) wasm32;
+// compiled natively too so that its unit tests run.
+#[cfg(any(target_arch = "wasm32", test))]
+mod arena;
 mod cluster;
+pub mod memo;
 mod path;
 mod request;
 pub mod shape;
-pub mod testing;
 mod workload;
 
 #[cfg(target_arch = "wasm32")]
@@ -49,24 +65,21 @@ mod workload;
 pub mod guest;
 
 pub use cluster::Cluster;
-pub use k8s_openapi;
 pub use path::Path;
 pub use request::{Error, Request};
 pub use serde_json;
-pub use workload::{
-    PodTemplate, Template, WORKLOAD_KINDS, is_controlled, is_workload_kind, pod_template,
-    pod_template_as,
-};
+pub use workload::Template;
 
 /// Everything a rule author needs in scope.
 pub mod prelude {
     pub use crate::{
-        Cluster, Error, Finding, KindRef, Meta, ObjectRef, Operation, Path, Request, Rule, Severity,
+        Cluster, Error, Finding, KindRef, Meta, ObjectRef, Operation, Operations, Path, Request,
+        Rule, Scope, Severity,
     };
 }
 
 /// The interface version this SDK builds against (the WIT package `ws3:policy`).
-pub const INTERFACE_VERSION: &str = "0.1.0";
+pub const INTERFACE_VERSION: &str = "0.2.0";
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,7 +93,7 @@ pub enum Severity {
 }
 
 /// What is happening to the object under review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Operation {
     /// Admission: created.
     Create,
@@ -89,6 +102,7 @@ pub enum Operation {
     /// Admission: deleted; only the old object is available.
     Delete,
     /// Offline lint of a file set.
+    #[default]
     Lint,
 }
 
@@ -106,13 +120,66 @@ impl KindRef {
     pub const fn new(group: &'static str, kind: &'static str) -> Self {
         Self { group, kind }
     }
+}
 
-    /// The kind of a `k8s-openapi` resource type.
-    pub const fn of<K: k8s_openapi::Resource>() -> Self {
+/// Admission operations a rule judges for a kind (linting always runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Operations {
+    /// CREATE.
+    pub create: bool,
+    /// UPDATE.
+    pub update: bool,
+    /// DELETE.
+    pub delete: bool,
+}
+
+impl Operations {
+    /// None: offline linting only.
+    pub const NONE: Self = Self {
+        create: false,
+        update: false,
+        delete: false,
+    };
+    /// CREATE.
+    pub const CREATE: Self = Self {
+        create: true,
+        ..Self::NONE
+    };
+    /// UPDATE.
+    pub const UPDATE: Self = Self {
+        update: true,
+        ..Self::NONE
+    };
+    /// DELETE.
+    pub const DELETE: Self = Self {
+        delete: true,
+        ..Self::NONE
+    };
+
+    /// Both sets.
+    #[must_use]
+    pub const fn with(self, other: Self) -> Self {
         Self {
-            group: K::GROUP,
-            kind: K::KIND,
+            create: self.create || other.create,
+            update: self.update || other.update,
+            delete: self.delete || other.delete,
         }
+    }
+}
+
+/// A kind a rule reviews and the admission operations it judges for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scope {
+    /// The kind.
+    pub kind: KindRef,
+    /// Operations judged at admission.
+    pub operations: Operations,
+}
+
+impl Scope {
+    /// A kind and its operations.
+    pub const fn new(kind: KindRef, operations: Operations) -> Self {
+        Self { kind, operations }
     }
 }
 
@@ -150,10 +217,17 @@ pub struct Meta {
     pub title: &'static str,
     /// Default severity.
     pub severity: Severity,
-    /// Kinds the rule reviews.
-    pub applies_to: &'static [KindRef],
+    /// Kinds the rule reviews, with the operations it judges at admission.
+    pub applies_to: &'static [Scope],
+    /// Operations judged on every pod-template holder the host knows (Deployment, StatefulSet,
+    /// DaemonSet, ReplicaSet, Job, CronJob, DeploymentConfig, ReplicationController, and kinds
+    /// the configuration adds); [`Operations::NONE`] for a rule that is not about pod templates.
+    /// A bare Pod is not a holder: list it in `applies_to`.
+    pub workloads: Operations,
     /// Kinds the rule may read through [`Cluster`].
     pub reads: &'static [KindRef],
+    /// Namespaces the rule skips unless the configuration says otherwise.
+    pub exempt_namespaces: &'static [&'static str],
     /// One paragraph on why it matters.
     pub rationale: &'static str,
     /// Full Markdown documentation (what, why, bad example, fixed example).
@@ -175,9 +249,18 @@ pub struct Finding {
     pub hint: String,
     /// The object the finding is about when it is not the reviewed one.
     pub subject: Option<ObjectRef>,
+    /// Paths of fields whose values are secret; hosts never show them.
+    pub redact: Vec<String>,
 }
 
 impl Finding {
+    /// Marks the value at `path` (in the reviewed object) as secret: no host shows it.
+    #[must_use]
+    pub fn redact(mut self, path: impl Into<String>) -> Self {
+        self.redact.push(path.into());
+        self
+    }
+
     /// Sets the object the finding is about.
     #[must_use]
     pub fn about(mut self, subject: ObjectRef) -> Self {
@@ -215,6 +298,7 @@ pub trait Rule {
             path: path.into(),
             hint: hint.into(),
             subject: None,
+            redact: Vec::new(),
         }
     }
 }

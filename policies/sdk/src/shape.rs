@@ -1,9 +1,9 @@
 //! Narrow, lenient building blocks for rules that decode only the fields they read.
 //!
-//! Decoding a whole Kubernetes object with `k8s_openapi` types is most of what a rule costs, and
-//! their deserializers are most of a rule module's code. A rule that declares structs of just the
+//! Decoding a whole Kubernetes object is most of what a rule costs, and full typed deserializers
+//! would be most of a rule module's code. A rule that declares structs of just the
 //! fields it reads lets serde skip the rest of the JSON at scanning speed. These types read
-//! fields the way `k8s_openapi` does: a missing or `null` field is empty, never an error.
+//! fields the way Kubernetes' own clients do: a missing or `null` field is empty, never an error.
 //!
 //! ```
 //! use serde::Deserialize;
@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
-/// Reads `null` as the default value, as `k8s_openapi` does; use with `#[serde(default,
+/// Reads `null` as the default value, as Kubernetes' clients do; use with `#[serde(default,
 /// deserialize_with = "nullable")]` on fields that are not `Option`s.
 pub fn nullable<'de, D, T>(de: D) -> Result<T, D::Error>
 where
@@ -47,7 +47,8 @@ where
 }
 
 /// The metadata fields rules read most: names, labels and owners. Annotations, timestamps and
-/// the rest of `ObjectMeta` are skipped; decode `ObjectMeta` where a rule needs them.
+/// the rest of `ObjectMeta` are skipped. Whether a controller owns the object is the host's
+/// business: it does not send a rule objects whose controller ws3 reviews itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
@@ -76,13 +77,6 @@ impl Metadata {
         } else {
             &self.name
         }
-    }
-
-    /// Whether a controller manages the object (see [`crate::is_controlled`]).
-    pub fn is_controlled(&self) -> bool {
-        self.owner_references
-            .iter()
-            .any(|r| r.controller == Some(true))
     }
 }
 
@@ -114,12 +108,11 @@ mod tests {
         .unwrap();
         assert_eq!(m.name_or_prefix(), "web-");
         assert!(m.labels.is_empty() && m.owner_references.is_empty());
-        assert!(!m.is_controlled());
         let owned: Metadata = serde_json::from_str(
             r#"{"name":"p","ownerReferences":[{"kind":"ReplicaSet","name":"r","controller":true}]}"#,
         )
         .unwrap();
-        assert!(owned.is_controlled());
+        assert_eq!(owned.owner_references[0].controller, Some(true));
         assert_eq!(owned.name_or_prefix(), "p");
     }
 

@@ -10,7 +10,7 @@ use axum::{
 use tracing::{debug, info, warn};
 
 use super::{AppState, error::AdmissionBody, placement};
-use crate::admission::{Decision, ReviewRequest};
+use crate::admission::{Decision, ReviewRequest, response};
 
 /// Judges one AdmissionReview. Reviews that need no rule are answered at once; the others wait
 /// for an evaluation slot and run, inline or on a blocking thread (see [`placement`]), all within
@@ -39,11 +39,11 @@ pub async fn validate(State(state): State<AppState>, request: Request) -> Respon
         latency,
     );
     log_decision(&req, &decision, latency);
-    Json(decision.response(&req.uid).into_review()).into_response()
+    Json(response(&decision, &req.uid).into_review()).into_response()
 }
 
 async fn judge(state: &AppState, req: &Arc<ReviewRequest>) -> Decision {
-    if let Some(skip) = state.evaluator.skip(req) {
+    if let Some(skip) = state.evaluator.skip(req, &state.source) {
         return Decision::skip(skip);
     }
     let deadline = tokio::time::Instant::now() + state.request_timeout;
@@ -119,7 +119,7 @@ async fn evaluate(
             warn!(uid = %req.uid, error = %join_error, "the evaluation task failed");
             state
                 .evaluator
-                .unavailable(req, "the evaluation stopped unexpectedly")
+                .unavailable(req, &state.source, "the evaluation stopped unexpectedly")
         }
         Err(_) => {
             warn!(
@@ -129,6 +129,7 @@ async fn evaluate(
             );
             state.evaluator.unavailable(
                 req,
+                &state.source,
                 &format!(
                     "the rules did not finish within the {:?} review deadline",
                     state.request_timeout

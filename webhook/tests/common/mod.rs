@@ -9,7 +9,8 @@ use std::{
 };
 
 use ws3_engine::{
-    ConfiguredRule, Engine, EngineOptions, KindRef, Limits, Mode, ObjectSource, OnError, Origin,
+    Budget, Config, Engine, EngineOptions, KindRef, Limits, Mode, ObjectSource, OnError, Origin,
+    RuleSet, RuleSetOptions, config::RuleConfig,
 };
 
 pub use ws3_engine::testing::{Behaviour, TestFinding, TestRule};
@@ -18,7 +19,7 @@ pub use ws3_engine::testing::{Behaviour, TestFinding, TestRule};
 pub fn engine(deadline_ms: u64) -> Engine {
     Engine::new(&EngineOptions {
         limits: Limits {
-            deadline: std::time::Duration::from_millis(deadline_ms),
+            budget: Budget::Deadline(std::time::Duration::from_millis(deadline_ms)),
             max_memory: 64 << 20,
         },
         cache_dir: None,
@@ -27,25 +28,37 @@ pub fn engine(deadline_ms: u64) -> Engine {
     .expect("engine")
 }
 
-/// A configured test rule.
-pub fn configured(
+/// Test rules with a mode and failure policy each, configured as `.ws3.yaml` would; `disabled`
+/// ids are turned off and `exempt` namespaces skipped by every rule.
+pub fn rule_set(
     engine: &Engine,
-    rule: &TestRule,
-    mode: Mode,
-    on_error: OnError,
-) -> ConfiguredRule {
-    let loaded = engine
-        .load(&rule.component(), Origin::Bytes(rule.id.to_owned()))
-        .expect("test rule loads");
-    ConfiguredRule {
-        rule: loaded,
-        enabled: mode != Mode::Off,
-        severity: None,
-        mode,
-        on_error,
-        settings: "{}".to_owned(),
-        builtin: false,
-    }
+    rules: &[(TestRule, Mode, OnError)],
+    disabled: &[&str],
+    exempt: &[&str],
+) -> RuleSet {
+    let mut config = Config {
+        exempt_namespaces: exempt.iter().map(|s| (*s).to_owned()).collect(),
+        disable: disabled.iter().map(|s| (*s).to_owned()).collect(),
+        ..Config::default()
+    };
+    let loaded = rules
+        .iter()
+        .map(|(rule, mode, on_error)| {
+            config.rules.insert(
+                rule.id.to_owned(),
+                RuleConfig {
+                    mode: Some(*mode),
+                    on_error: Some(*on_error),
+                    ..RuleConfig::default()
+                },
+            );
+            let loaded = engine
+                .load(&rule.component(), Origin::Bytes(rule.id.to_owned()))
+                .expect("test rule loads");
+            (loaded, false)
+        })
+        .collect();
+    RuleSet::configure(loaded, &config, &RuleSetOptions::default()).expect("test rules configure")
 }
 
 /// A compiled-module cache shared by the tests, so that the built-in rules are compiled once.

@@ -2,7 +2,6 @@
 
 mod coverage;
 
-use ws3_policy_sdk::is_workload_kind;
 use ws3_policy_sdk::prelude::*;
 use ws3_policy_sdk::shape::{Metadata, nullable};
 
@@ -20,20 +19,17 @@ impl Rule for NamespaceDefaultDeny {
         id: "namespace-default-deny",
         title: "namespace without a default-deny networkpolicy for ingress and egress",
         severity: Severity::Error,
-        // Namespace, NetworkPolicy and every kind of `ws3_policy_sdk::WORKLOAD_KINDS` (a test
-        // keeps the two lists in step).
+        // Refusing workloads in an uncovered namespace only makes sense when they are created;
+        // the policies are judged when they change or go.
         applies_to: &[
-            NAMESPACE,
-            NETWORK_POLICY,
-            KindRef::new("", "Pod"),
-            KindRef::new("apps", "Deployment"),
-            KindRef::new("apps", "StatefulSet"),
-            KindRef::new("apps", "DaemonSet"),
-            KindRef::new("apps", "ReplicaSet"),
-            KindRef::new("batch", "Job"),
-            KindRef::new("batch", "CronJob"),
+            Scope::new(NAMESPACE, Operations::CREATE),
+            Scope::new(NETWORK_POLICY, Operations::UPDATE.with(Operations::DELETE)),
+            Scope::new(KindRef::new("", "Pod"), Operations::CREATE),
         ],
+        workloads: Operations::CREATE,
         reads: &[NETWORK_POLICY, NAMESPACE],
+        // These have no default-deny policy by design: the control plane's own traffic.
+        exempt_namespaces: &["kube-system", "kube-public", "kube-node-lease"],
         rationale: "Kubernetes allows all pod traffic until a NetworkPolicy selects a pod: without a \
             default deny of ingress and egress, any pod can reach the database and a compromised pod \
             can connect anywhere. A `podSelector: {}` policy denying both directions, followed by \
@@ -42,7 +38,7 @@ impl Rule for NamespaceDefaultDeny {
     };
 
     fn validate(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
-        match req.kind()?.as_str() {
+        match req.kind() {
             "Namespace" => review_namespace(req, cluster),
             "NetworkPolicy" => review_policy(req, cluster),
             kind => review_workload(kind, req, cluster),
@@ -122,8 +118,8 @@ fn review_workload(
     if !matches!(req.operation, Operation::Lint | Operation::Create) {
         return Ok(vec![]); // never block fixing or removing existing workloads
     }
-    if req.object.is_none() || !is_workload_kind(kind) {
-        return Ok(vec![]); // e.g. a `Scale` sent for a StatefulSet
+    if req.object.is_none() || req.pod_template.is_none() {
+        return Ok(vec![]);
     }
     // Only the metadata matters here: the pod template is other rules' business.
     #[derive(serde::Deserialize)]
@@ -132,12 +128,9 @@ fn review_workload(
         metadata: Metadata,
     }
     let metadata = req
-        .object_as::<Object>(kind)?
+        .object_as::<Object>()?
         .map(|o| o.metadata)
         .unwrap_or_default();
-    if metadata.is_controlled() {
-        return Ok(vec![]);
-    }
     let ns = req.namespace.as_str();
     if req.operation == Operation::Lint && cluster.get_json(NAMESPACE, "", ns)?.is_some() {
         return Ok(vec![]); // the Namespace object reports it
@@ -164,14 +157,10 @@ fn review_workload(
 /// Deleting or weakening the policies that cover a namespace is refused.
 fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
     let (old, new, path) = match req.operation {
-        Operation::Delete => (
-            req.old_object_as::<NetworkPolicy>(NETWORK_POLICY.kind)?,
-            None,
-            "metadata.name",
-        ),
+        Operation::Delete => (req.old_object_as::<NetworkPolicy>()?, None, "metadata.name"),
         Operation::Update => (
-            req.old_object_as::<NetworkPolicy>(NETWORK_POLICY.kind)?,
-            req.object_as::<NetworkPolicy>(NETWORK_POLICY.kind)?,
+            req.old_object_as::<NetworkPolicy>()?,
+            req.object_as::<NetworkPolicy>()?,
             "spec",
         ),
         Operation::Create | Operation::Lint => return Ok(vec![]),

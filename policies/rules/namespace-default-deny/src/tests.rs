@@ -1,6 +1,19 @@
 use serde_json::{Value, json};
-use ws3_policy_sdk::testing::{FakeCluster, lint, run};
-use ws3_policy_sdk::{Finding, KindRef, ObjectRef, Operation, Rule, Severity, WORKLOAD_KINDS};
+use ws3_engine::testing::{FakeCluster, lint, run};
+use ws3_policy_sdk::{Finding, KindRef, ObjectRef, Operation, Operations, Rule, Scope, Severity};
+
+/// The kinds a workload rule reviews: a bare Pod and the host's built-in pod-template holders.
+const WORKLOAD_KINDS: &[KindRef] = &[
+    KindRef::new("", "Pod"),
+    KindRef::new("apps", "Deployment"),
+    KindRef::new("apps", "StatefulSet"),
+    KindRef::new("apps", "DaemonSet"),
+    KindRef::new("apps", "ReplicaSet"),
+    KindRef::new("batch", "Job"),
+    KindRef::new("batch", "CronJob"),
+    KindRef::new("", "ReplicationController"),
+    KindRef::new("apps.openshift.io", "DeploymentConfig"),
+];
 
 use super::NamespaceDefaultDeny as R;
 
@@ -121,7 +134,7 @@ fn admit(
 }
 
 fn lint_set(objects: &[Value]) -> Vec<Finding> {
-    ws3_policy_sdk::testing::lint_set::<R>(objects)
+    ws3_engine::testing::lint_set::<R>(objects)
 }
 
 fn subject(f: &Finding) -> &str {
@@ -135,13 +148,24 @@ fn subject(f: &Finding) -> &str {
 fn metadata_covers_namespaces_policies_and_every_workload_kind() {
     assert_eq!(R::META.id, ID);
     assert_eq!(R::META.severity, Severity::Error);
-    let applies = R::META.applies_to;
-    assert!(applies.contains(&KindRef::new("", "Namespace")));
-    assert!(applies.contains(&KindRef::new("networking.k8s.io", "NetworkPolicy")));
-    for kind in WORKLOAD_KINDS {
-        assert!(applies.contains(kind), "{kind:?} missing from applies_to");
-    }
-    assert_eq!(applies.len(), WORKLOAD_KINDS.len() + 2);
+    assert_eq!(
+        R::META.applies_to,
+        &[
+            // A new namespace gets a warning; workloads are refused until it is covered.
+            Scope::new(KindRef::new("", "Namespace"), Operations::CREATE),
+            // Weakening or deleting the default deny is refused.
+            Scope::new(
+                KindRef::new("networking.k8s.io", "NetworkPolicy"),
+                Operations::UPDATE.with(Operations::DELETE)
+            ),
+            Scope::new(KindRef::new("", "Pod"), Operations::CREATE),
+        ]
+    );
+    assert_eq!(R::META.workloads, Operations::CREATE);
+    assert_eq!(
+        R::META.exempt_namespaces,
+        &["kube-system", "kube-public", "kube-node-lease"]
+    );
     assert_eq!(
         R::META.reads,
         &[

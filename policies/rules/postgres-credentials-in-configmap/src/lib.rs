@@ -2,8 +2,8 @@
 
 mod detect;
 
+use ws3_policy_sdk::Template;
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::{Template, WORKLOAD_KINDS, pod_template_as};
 
 use detect::{has_inline_password, is_credential_key, is_literal_secret};
 use shape::{ConfigMap, EnvFromSource, EnvVar, PodSpec};
@@ -15,17 +15,6 @@ pub struct PostgresCredentialsInConfigMap;
 
 const CONFIG_MAP: KindRef = KindRef::new("", "ConfigMap");
 
-/// ConfigMap and every workload kind, kept in step with the SDK's list.
-const APPLIES_TO: [KindRef; WORKLOAD_KINDS.len() + 1] = {
-    let mut kinds = [CONFIG_MAP; WORKLOAD_KINDS.len() + 1];
-    let mut i = 0;
-    while i < WORKLOAD_KINDS.len() {
-        kinds[i + 1] = WORKLOAD_KINDS[i];
-        i += 1;
-    }
-    kinds
-};
-
 const SECRET_HINT: &str = "move it to a Secret and reference it with secretKeyRef or secretRef \
                            (or mount the Secret as a file and use a *_FILE variable)";
 
@@ -34,8 +23,14 @@ impl Rule for PostgresCredentialsInConfigMap {
         id: "postgres-credentials-in-configmap",
         title: "postgres password in a configmap or a plain env value",
         severity: Severity::Error,
-        applies_to: &APPLIES_TO,
+        applies_to: &[
+            Scope::new(CONFIG_MAP, Operations::CREATE.with(Operations::UPDATE)),
+            // A pod's env cannot change after it is created.
+            Scope::new(KindRef::new("", "Pod"), Operations::CREATE),
+        ],
+        workloads: Operations::CREATE.with(Operations::UPDATE),
         reads: &[CONFIG_MAP],
+        exempt_namespaces: &[],
         rationale: "configmaps and pod specs are readable by anyone who may read the workload, are \
                     printed by kubectl describe and end up in git and logs; a Secret has its own \
                     access rules, can be encrypted at rest and is kept in tmpfs on the node",
@@ -44,25 +39,16 @@ impl Rule for PostgresCredentialsInConfigMap {
 
     fn validate(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
         // A deleted object leaks nothing new.
-        let Some(json) = req
-            .object
-            .as_deref()
-            .filter(|_| req.operation != Operation::Delete)
-        else {
+        if req.object.is_none() || req.operation == Operation::Delete {
             return Ok(vec![]);
-        };
-        let kind = req.kind()?;
-        if kind == CONFIG_MAP.kind {
-            let config_map = req
-                .object_as::<ConfigMap>(CONFIG_MAP.kind)?
-                .unwrap_or_default();
+        }
+        if req.kind() == CONFIG_MAP.kind {
+            let config_map = req.object_as::<ConfigMap>()?.unwrap_or_default();
             return Ok(config_map_findings(&config_map));
         }
-        match pod_template_as::<PodSpec>(&kind, json)? {
-            Some(template) if !template.metadata.is_controlled() => {
-                workload_findings(&template, &req.namespace, cluster)
-            }
-            _ => Ok(vec![]),
+        match req.pod_template_as::<PodSpec>()? {
+            Some(template) => workload_findings(&template, &req.namespace, cluster),
+            None => Ok(vec![]),
         }
     }
 }

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)] // a test that panics has failed, which is what we want
 use serde_json::{Value, json};
+use ws3_engine::testing::{FakeCluster, lint, run};
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::testing::{FakeCluster, lint, run};
 
 use super::PostgresCredentialsInConfigMap as R;
 
@@ -85,16 +85,20 @@ fn metadata() {
     assert_eq!(R::META.id, ID);
     assert_eq!(R::META.severity, Severity::Error);
     assert_eq!(
-        R::META.applies_to.len(),
-        ws3_policy_sdk::WORKLOAD_KINDS.len() + 1
+        R::META.applies_to,
+        &[
+            Scope::new(
+                KindRef::new("", "ConfigMap"),
+                Operations::CREATE.with(Operations::UPDATE)
+            ),
+            Scope::new(KindRef::new("", "Pod"), Operations::CREATE),
+        ]
     );
-    assert_eq!(R::META.applies_to[0], KindRef::new("", "ConfigMap"));
-    assert!(
-        R::META
-            .applies_to
-            .contains(&KindRef::new("batch", "CronJob"))
+    // Every pod-template holder the host knows, when created or changed.
+    assert_eq!(
+        R::META.workloads,
+        Operations::CREATE.with(Operations::UPDATE)
     );
-    assert!(R::META.applies_to.contains(&KindRef::new("", "Pod")));
     assert_eq!(R::META.reads, &[KindRef::new("", "ConfigMap")]);
     assert!(
         R::META

@@ -15,8 +15,13 @@ impl Rule for StatefulSetEmptyDirData {
         id: "statefulset-emptydir-data",
         title: "statefulset keeps its data on an emptydir volume",
         severity: Severity::Error,
-        applies_to: &[KindRef::new("apps", "StatefulSet")],
+        applies_to: &[Scope::new(
+            KindRef::new("apps", "StatefulSet"),
+            Operations::CREATE.with(Operations::UPDATE),
+        )],
+        workloads: Operations::NONE,
         reads: &[],
+        exempt_namespaces: &[],
         rationale: "an emptyDir volume lives and dies with its pod: when a StatefulSet pod is \
                     deleted, evicted or rescheduled, the database files on it are gone; data \
                     belongs on a PersistentVolumeClaim, one per replica from volumeClaimTemplates",
@@ -25,16 +30,13 @@ impl Rule for StatefulSetEmptyDirData {
 
     fn validate(req: &Request, _cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
         // On delete there is nothing left to keep data in.
-        if req.operation == Operation::Delete || req.kind()? != "StatefulSet" {
+        if req.operation == Operation::Delete || req.kind() != "StatefulSet" {
             return Ok(vec![]); // e.g. a `Scale` sent for a StatefulSet
         }
         // One pass over the object, reading only the fields below.
-        let Some(sts) = req.object_as::<shape::StatefulSet>("StatefulSet")? else {
+        let Some(sts) = req.object_as::<shape::StatefulSet>()? else {
             return Ok(vec![]);
         };
-        if sts.metadata.is_controlled() {
-            return Ok(vec![]);
-        }
         let has_claim_templates = sts.spec.volume_claim_templates.0 > 0;
         let spec = &sts.spec.template.spec;
         let spec_path = Path::root().keys(&["spec", "template", "spec"]);
@@ -62,12 +64,10 @@ ws3_policy_sdk::export_rule!(StatefulSetEmptyDirData);
 mod shape {
     use serde::Deserialize;
     use serde::de::IgnoredAny;
-    use ws3_policy_sdk::shape::{Metadata, nullable};
+    use ws3_policy_sdk::shape::nullable;
 
     #[derive(Deserialize)]
     pub struct StatefulSet {
-        #[serde(default, deserialize_with = "nullable")]
-        pub metadata: Metadata,
         #[serde(default, deserialize_with = "nullable")]
         pub spec: Spec,
     }

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)] // a test that panics has failed, which is what we want
 use serde_json::{Value, json};
+use ws3_engine::testing::{FakeCluster, lint, run};
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::testing::{FakeCluster, lint, run};
 
 use super::StatefulSetEmptyDirData as R;
 
@@ -77,7 +77,15 @@ fn paths(findings: &[Finding]) -> Vec<&str> {
 fn metadata() {
     assert_eq!(R::META.id, ID);
     assert_eq!(R::META.severity, Severity::Error);
-    assert_eq!(R::META.applies_to, &[KindRef::new("apps", "StatefulSet")]);
+    // Judged when created and when changed (existing violations are the engine's business).
+    assert_eq!(
+        R::META.applies_to,
+        &[Scope::new(
+            KindRef::new("apps", "StatefulSet"),
+            Operations::CREATE.with(Operations::UPDATE)
+        )]
+    );
+    assert_eq!(R::META.workloads, Operations::NONE);
     assert!(R::META.reads.is_empty());
     assert!(R::META.docs.starts_with("# statefulset-emptydir-data\n"));
 }

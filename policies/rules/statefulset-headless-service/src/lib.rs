@@ -19,8 +19,13 @@ impl Rule for StatefulSetHeadlessService {
         id: "statefulset-headless-service",
         title: "statefulset without a matching headless service",
         severity: Severity::Error,
-        applies_to: &[STATEFUL_SET, SERVICE],
+        applies_to: &[
+            Scope::new(STATEFUL_SET, Operations::CREATE.with(Operations::UPDATE)),
+            Scope::new(SERVICE, Operations::UPDATE.with(Operations::DELETE)),
+        ],
+        workloads: Operations::NONE,
         reads: &[SERVICE, STATEFUL_SET],
+        exempt_namespaces: &[],
         rationale: "A StatefulSet's pods get their stable DNS names (`db-0.db-headless.ns.svc`) from \
             the headless Service named in `spec.serviceName`. Without that Service, or with one that \
             has a cluster IP or does not select the pods, the names never resolve, and the API \
@@ -29,7 +34,7 @@ impl Rule for StatefulSetHeadlessService {
     };
 
     fn validate(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
-        match req.kind()?.as_str() {
+        match req.kind() {
             "StatefulSet" => review_statefulset(req, cluster),
             "Service" => review_service(req, cluster),
             _ => Ok(vec![]), // e.g. a `Scale` sent for a StatefulSet
@@ -140,12 +145,9 @@ mod shape {
 
 fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
     // No object on delete: removing a StatefulSet is never blocked.
-    let Some(sts) = req.object_as::<StatefulSet>(STATEFUL_SET.kind)? else {
+    let Some(sts) = req.object_as::<StatefulSet>()? else {
         return Ok(vec![]);
     };
-    if sts.metadata.is_controlled() {
-        return Ok(vec![]);
-    }
     let ns = req.namespace.as_str();
     let sts_name = name_of(&sts.metadata);
     let spec = sts.spec;
@@ -235,10 +237,10 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
 fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
     let new = match req.operation {
         Operation::Delete => None,
-        Operation::Update => req.object_as::<Service>(SERVICE.kind)?,
+        Operation::Update => req.object_as::<Service>()?,
         Operation::Create | Operation::Lint => return Ok(vec![]),
     };
-    let Some(old) = req.old_object_as::<Service>(SERVICE.kind)? else {
+    let Some(old) = req.old_object_as::<Service>()? else {
         return Ok(vec![]);
     };
     if !is_headless(old.spec.as_ref()) {

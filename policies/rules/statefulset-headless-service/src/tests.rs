@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
-use ws3_policy_sdk::testing::{FakeCluster, lint, run};
-use ws3_policy_sdk::{Finding, KindRef, Operation, Rule, Severity};
+use ws3_engine::testing::{FakeCluster, lint, run};
+use ws3_policy_sdk::{Finding, KindRef, Operation, Operations, Rule, Scope, Severity};
 
 use super::StatefulSetHeadlessService as R;
 
@@ -85,7 +85,7 @@ fn admit(
 }
 
 fn lint_set(objects: &[Value]) -> Vec<Finding> {
-    ws3_policy_sdk::testing::lint_set::<R>(objects)
+    ws3_engine::testing::lint_set::<R>(objects)
 }
 
 #[test]
@@ -95,8 +95,15 @@ fn metadata() {
     assert_eq!(
         R::META.applies_to,
         &[
-            KindRef::new("apps", "StatefulSet"),
-            KindRef::new("", "Service")
+            Scope::new(
+                KindRef::new("apps", "StatefulSet"),
+                Operations::CREATE.with(Operations::UPDATE)
+            ),
+            // A Service is judged when it changes or goes, not when it is created.
+            Scope::new(
+                KindRef::new("", "Service"),
+                Operations::UPDATE.with(Operations::DELETE)
+            ),
         ]
     );
     assert_eq!(

@@ -1,9 +1,18 @@
-//! Rule components for tests, written in WAT against the real `ws3:policy` WIT (feature
-//! `test-support`). Used by the engine's, the linter's and the webhook's tests to exercise
-//! well-behaved, failing and hostile modules without a wasm toolchain.
+//! Test support (feature `test-support`):
+//! - rule components written in WAT against the real `ws3:policy@0.1` WIT, used by the engine's,
+//!   the linter's and the webhook's tests to exercise well-behaved, failing and hostile modules
+//!   without a wasm toolchain;
+//! - [`native`]: the harness rule crates test with, which runs a rule compiled into the test
+//!   binary through the engine's own request building, lookups and lint and admission semantics.
+
+mod native;
+
+pub use native::{
+    FakeCluster, NativeRule, admit, lint, lint_set, lint_set_with, native, rule_set, run,
+};
 
 /// The WIT this host runs, as text.
-const WIT: &str = include_str!("../../wit/since_v0.1.0/policy.wit");
+const WIT: &str = include_str!("../../../wit/since_v0.1.0/policy.wit");
 
 /// Where the static data of a test module starts.
 const BASE: u32 = 1024;
