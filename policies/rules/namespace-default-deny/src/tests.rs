@@ -4,6 +4,9 @@ use ws3_policy_sdk::{Finding, KindRef, ObjectRef, Operation, Rule, Severity, WOR
 
 use super::NamespaceDefaultDeny as R;
 
+#[path = "../../fixtures.rs"]
+mod fixtures;
+
 const ID: &str = "namespace-default-deny";
 
 fn namespace(name: &str) -> Value {
@@ -347,9 +350,42 @@ fn lint_every_workload_kind_reports() {
 }
 
 #[test]
-fn lint_controlled_pod_is_skipped() {
+fn lint_controlled_pod_is_judged_by_the_rule() {
+    // The engine skips an object whose controller is a kind ws3 reviews (here the ReplicaSet);
+    // the rule itself judges whatever it is given.
     let pod = controlled_pod("shop");
-    assert!(lint::<R>(pod.clone(), &[pod]).is_empty());
+    let findings = lint::<R>(pod.clone(), &[pod]);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0]
+            .message
+            .starts_with(r#"namespace "shop" of pod "backend-7d9f-abcde" has no"#),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
+fn unnamed_workloads_are_named_by_generate_name_or_as_unnamed() {
+    let mut pod = controlled_pod("shop");
+    pod["metadata"] = json!({"namespace": "shop", "generateName": "backend-"});
+    let findings = lint::<R>(pod.clone(), &[]);
+    assert!(
+        findings[0]
+            .message
+            .starts_with(r#"namespace "shop" of pod with generateName "backend-" has no"#),
+        "{}",
+        findings[0].message
+    );
+    pod["metadata"] = json!({"namespace": "shop"});
+    let findings = lint::<R>(pod, &[]);
+    assert!(
+        findings[0]
+            .message
+            .starts_with(r#"namespace "shop" of an unnamed pod has no"#),
+        "{}",
+        findings[0].message
+    );
 }
 
 #[test]
@@ -497,16 +533,15 @@ fn creating_a_workload_with_only_ingress_denied_is_denied_for_egress() {
 }
 
 #[test]
-fn creating_a_controlled_pod_is_allowed() {
-    assert!(
-        admit(
-            Operation::Create,
-            Some(controlled_pod("shop")),
-            None,
-            &[namespace("shop")]
-        )
-        .is_empty()
+fn creating_a_controlled_pod_is_judged_by_the_rule() {
+    // At admission the engine skips it (its ReplicaSet was judged); the rule does not.
+    let findings = admit(
+        Operation::Create,
+        Some(controlled_pod("shop")),
+        None,
+        &[namespace("shop")],
     );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
 }
 
 #[test]
@@ -787,5 +822,16 @@ fn captured_delete_of_the_course_default_deny_is_denied() {
         findings[0]
             .message
             .contains("ingress and egress in namespace \"kubernetes-ws-3\"")
+    );
+}
+
+#[test]
+fn fixtures_natively() {
+    fixtures::check_all::<R>(
+        env!("CARGO_MANIFEST_DIR"),
+        &[(
+            "near-miss-controlled-pod.yaml",
+            "the engine skips objects whose controller is a kind ws3 reviews",
+        )],
     );
 }
