@@ -8,8 +8,9 @@
 //! - `apiVersion`, `kind` and `metadata` without `managedFields` and kubectl's last-applied
 //!   copy (which holds every value again);
 //! - every other top-level field except `status`;
-//! - a ConfigMap's `data` values replaced by `ws3_credentials::summarize` stand-ins, which the
-//!   credential detector reads exactly as it reads the originals; `binaryData` values by `""`;
+//! - a ConfigMap's `data` values replaced by [`ws3_credentials::summarize`] stand-ins, which the
+//!   credential detector reads exactly as it reads the originals; `binaryData` values by `""`
+//!   when empty and a fixed non-empty token otherwise (rules only ask whether one is empty);
 //! - a Secret's `data` and `stringData` values by `""` (its keys stay);
 //! - a pod-template holder's template without its pod `spec` (rules read other workloads'
 //!   selectors and template labels, never their containers).
@@ -64,7 +65,16 @@ fn reduce(kind: &KindRef, object: &mut Map<String, Value>, pod_templates: &PodTe
                 }
             }
         }
-        blank_values(object.get_mut("binaryData"));
+        if let Some(Value::Object(data)) = object.get_mut("binaryData") {
+            for value in data.values_mut() {
+                let empty = value.as_str().is_none_or(str::is_empty);
+                *value = Value::String(if empty {
+                    String::new()
+                } else {
+                    "AA==".to_owned()
+                });
+            }
+        }
     } else if core && kind.kind == "Secret" {
         blank_values(object.get_mut("data"));
         blank_values(object.get_mut("stringData"));
@@ -93,19 +103,10 @@ fn blank_values(field: Option<&mut Value>) {
     }
 }
 
-/// A ConfigMap value's stand-in. SEAM: replaced by `ws3_credentials::summarize` when that crate
-/// lands; until then only short values of keys that do not look secret are kept, and everything
-/// else becomes a fixed token.
+/// A ConfigMap value's stand-in: what the credential detector reads exactly as it reads the
+/// value (so a rule's verdict on the view is its verdict on the object), without the value.
 fn summarize(key: &str, value: &str) -> String {
-    let upper = key.to_ascii_uppercase();
-    let secretish = ["PASS", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PWD"]
-        .iter()
-        .any(|w| upper.contains(w));
-    if value.is_empty() || (value.len() <= 64 && !secretish && !value.contains('@')) {
-        value.to_owned()
-    } else {
-        "ws3-redacted".to_owned()
-    }
+    ws3_credentials::summarize(key, value)
 }
 
 /// Objects of some kinds, by namespace and name, as context views. Listing a namespace gives
@@ -267,7 +268,7 @@ mod tests {
         let cm = KindRef::new("", "ConfigMap");
         let out = v(
             &cm,
-            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","managedFields":[{}],"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"k\":\"secret\"}}","a":"1"}},"data":{"POSTGRES_PASSWORD":"hunter2hunter2","PORT":"5432","EMPTY":""},"binaryData":{"blob":"c2VjcmV0"}}"#,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","managedFields":[{}],"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"k\":\"secret\"}}","a":"1"}},"data":{"POSTGRES_PASSWORD":"hunter2hunter2","PORT":"5432","EMPTY":""},"binaryData":{"blob":"c2VjcmV0","none":""}}"#,
         );
         let text = out.to_string();
         assert!(
@@ -280,7 +281,8 @@ mod tests {
         );
         assert_eq!(out["data"]["PORT"], "5432");
         assert_eq!(out["data"]["EMPTY"], "");
-        assert_eq!(out["binaryData"]["blob"], "");
+        assert_eq!(out["binaryData"]["blob"], "AA==");
+        assert_eq!(out["binaryData"]["none"], "");
         assert_eq!(out["metadata"]["annotations"]["a"], "1");
 
         let secret = v(

@@ -38,6 +38,11 @@ pub fn hash(root: &Path, rule_dir: &Path) -> Result<String> {
     files(rule_dir, &["fixtures", "target"], &mut all)?;
     files(&root.join("policies/sdk"), &["target"], &mut all)?;
     files(&root.join("policies/wit"), &[], &mut all)?;
+    // Shared guest code: the credential detector the postgres rule links.
+    let credentials = root.join("policies/credentials");
+    if credentials.is_dir() {
+        files(&credentials, &["target"], &mut all)?;
+    }
     all.sort();
     let mut hasher = Sha256::new();
     hasher.update(build_profile(root).as_bytes());

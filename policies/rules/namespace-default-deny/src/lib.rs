@@ -141,9 +141,8 @@ fn review_workload(
     }
     let missing = coverage.missing();
     let message = format!(
-        "namespace {ns:?} of {} {:?} has no default-deny networkpolicy for {}",
-        kind.to_lowercase(),
-        name_of(&metadata),
+        "namespace {ns:?} of {} has no default-deny networkpolicy for {}",
+        subject(&kind.to_lowercase(), &metadata),
         missing.words(),
     );
     Ok(vec![finding(
@@ -213,6 +212,18 @@ fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, E
 /// The object's name, or its `generateName` prefix at creation.
 fn name_of(meta: &Metadata) -> &str {
     meta.name_or_prefix()
+}
+
+/// An object as messages name it: `deployment "web"`, `deployment with generateName "web-"`, or
+/// `an unnamed deployment`.
+fn subject(kind: &str, meta: &Metadata) -> String {
+    if !meta.name.is_empty() {
+        format!("{kind} {:?}", meta.name)
+    } else if !meta.generate_name.is_empty() {
+        format!("{kind} with generateName {:?}", meta.generate_name)
+    } else {
+        format!("an unnamed {kind}")
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ const WORKLOAD_KINDS: &[KindRef] = &[
 
 use super::NamespaceDefaultDeny as R;
 
+#[path = "../../fixtures.rs"]
+mod fixtures;
+
 const ID: &str = "namespace-default-deny";
 
 fn namespace(name: &str) -> Value {
@@ -371,9 +374,43 @@ fn lint_every_workload_kind_reports() {
 }
 
 #[test]
-fn lint_controlled_pod_is_skipped() {
+fn lint_controlled_pod_is_skipped_by_the_engine_and_judged_by_the_rule() {
+    // The engine skips an object whose controller is a kind ws3 reviews (here the ReplicaSet);
+    // the rule itself judges whatever it is given.
     let pod = controlled_pod("shop");
-    assert!(lint::<R>(pod.clone(), &[pod]).is_empty());
+    assert_eq!(lint::<R>(pod.clone(), &[pod.clone()]), vec![]);
+    let findings = run::<R>(Operation::Lint, Some(pod), None, &FakeCluster::default()).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0]
+            .message
+            .starts_with(r#"namespace "shop" of pod "backend-7d9f-abcde" has no"#),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
+fn unnamed_workloads_are_named_by_generate_name_or_as_unnamed() {
+    let mut pod = controlled_pod("shop");
+    pod["metadata"] = json!({"namespace": "shop", "generateName": "backend-"});
+    let findings = lint::<R>(pod.clone(), &[]);
+    assert!(
+        findings[0]
+            .message
+            .starts_with(r#"namespace "shop" of pod with generateName "backend-" has no"#),
+        "{}",
+        findings[0].message
+    );
+    pod["metadata"] = json!({"namespace": "shop"});
+    let findings = lint::<R>(pod, &[]);
+    assert!(
+        findings[0]
+            .message
+            .starts_with(r#"namespace "shop" of an unnamed pod has no"#),
+        "{}",
+        findings[0].message
+    );
 }
 
 #[test]
@@ -521,16 +558,15 @@ fn creating_a_workload_with_only_ingress_denied_is_denied_for_egress() {
 }
 
 #[test]
-fn creating_a_controlled_pod_is_allowed() {
-    assert!(
-        admit(
-            Operation::Create,
-            Some(controlled_pod("shop")),
-            None,
-            &[namespace("shop")]
-        )
-        .is_empty()
+fn creating_a_controlled_pod_is_judged_by_the_rule() {
+    // At admission the engine skips it (its ReplicaSet was judged); the rule does not.
+    let findings = admit(
+        Operation::Create,
+        Some(controlled_pod("shop")),
+        None,
+        &[namespace("shop")],
     );
+    assert_eq!(findings.len(), 1, "{findings:#?}");
 }
 
 #[test]
@@ -812,4 +848,9 @@ fn captured_delete_of_the_course_default_deny_is_denied() {
             .message
             .contains("ingress and egress in namespace \"kubernetes-ws-3\"")
     );
+}
+
+#[test]
+fn fixtures_natively() {
+    fixtures::check_all::<R>(env!("CARGO_MANIFEST_DIR"), &[]);
 }

@@ -1,11 +1,12 @@
 #![doc = include_str!("../README.md")]
 
-mod detect;
-
+use ws3_credentials::{
+    Class, Credential, classify, is_postgres_image, is_postgres_password_name, is_postgres_signal,
+    postgres_credential,
+};
 use ws3_policy_sdk::Template;
 use ws3_policy_sdk::prelude::*;
 
-use detect::{has_inline_password, is_credential_key, is_literal_secret};
 use shape::{ConfigMap, EnvFromSource, EnvVar, PodSpec};
 
 /// `postgres-credentials-in-configmap`: a postgres password kept in a ConfigMap or a plain env
@@ -55,58 +56,106 @@ impl Rule for PostgresCredentialsInConfigMap {
 
 ws3_policy_sdk::export_rule!(PostgresCredentialsInConfigMap);
 
+/// A finding, and the path in the reviewed object of the secret value it is about (hosts must
+/// never show that value).
+struct Marked {
+    finding: Finding,
+    secret: Option<Path>,
+}
+
+impl Marked {
+    fn into_finding(self) -> Finding {
+        self.secret
+            .into_iter()
+            .fold(self.finding, |f, path| f.redact(path.as_str()))
+    }
+}
+
 /// A ConfigMap key that holds a postgres credential.
 struct CredentialKey<'a> {
     /// `data` or `binaryData`.
     field: &'static str,
     key: &'a str,
-    /// Whether the key holds a connection string (rather than a password named as such).
-    connection_string: bool,
+    credential: Credential,
 }
 
-/// The keys of a ConfigMap that hold postgres credentials: a non-empty value under a credential
-/// key name, a connection string with an inline password, or a credential key in binaryData.
-fn credential_keys(config_map: &ConfigMap) -> Vec<CredentialKey<'_>> {
-    let data = config_map.data.iter().flatten().filter_map(|(key, value)| {
-        let password = is_credential_key(key) && is_literal_secret(value);
-        let connection_string = !password && has_inline_password(value);
-        (password || connection_string).then_some(CredentialKey {
-            field: "data",
-            key,
-            connection_string,
-        })
-    });
-    let binary = config_map
-        .binary_data
+/// The keys of a ConfigMap that hold postgres credentials (see `ws3_credentials`). Generic
+/// password names count when the ConfigMap points at postgres, or when `consumer` does (a
+/// postgres container loading it). Keys in binaryData are judged by their name only.
+fn credential_keys(config_map: &ConfigMap, consumer: bool) -> Vec<CredentialKey<'_>> {
+    let data: Vec<(&str, Class)> = config_map
+        .data
         .iter()
         .flatten()
-        .filter_map(|(key, value)| {
-            (is_credential_key(key) && !value.0).then_some(CredentialKey {
-                field: "binaryData",
-                key,
-                connection_string: false,
-            })
-        });
+        .map(|(key, value)| (key.as_str(), classify(value)))
+        .collect();
+    let postgres = consumer
+        || data
+            .iter()
+            .any(|&(key, class)| is_postgres_signal(key, class));
+    let data = data.into_iter().filter_map(|(key, class)| {
+        let credential = postgres_credential(key, class, postgres)?;
+        Some(CredentialKey {
+            field: "data",
+            key,
+            credential,
+        })
+    });
+    let binary = config_map.binary_data.iter().flatten();
+    let binary = binary.filter_map(|(key, value)| {
+        let credential = if is_postgres_password_name(key, false) {
+            Credential::PostgresPassword
+        } else {
+            Credential::Password
+        };
+        (is_postgres_password_name(key, postgres) && !value.0).then_some(CredentialKey {
+            field: "binaryData",
+            key,
+            credential,
+        })
+    });
     data.chain(binary).collect()
 }
 
-/// (a) One finding per ConfigMap key holding a credential.
-fn config_map_findings(config_map: &ConfigMap) -> Vec<Finding> {
-    credential_keys(config_map)
+/// What a credential is, for messages: `holder` is what points at postgres when the name alone
+/// does not say, `literal` is `"literal "` or empty.
+fn describe(credential: Credential, holder: &str, literal: &str) -> String {
+    match credential {
+        Credential::PostgresPassword => format!("a {literal}postgres password"),
+        Credential::Password => format!("a {literal}password, and {holder} points at postgres"),
+        Credential::ConnectionString => {
+            "a postgres connection string with an inline password".to_owned()
+        }
+        Credential::UnnamedConnectionString => {
+            format!("a connection string with an inline password, and {holder} points at postgres")
+        }
+    }
+}
+
+/// (a) One finding per ConfigMap key holding a credential; the key's value is the secret.
+fn config_map_marked(config_map: &ConfigMap) -> Vec<Marked> {
+    credential_keys(config_map, false)
         .into_iter()
         .map(|c| {
             let field = if c.field == "data" { "" } else { "binaryData " };
-            let what = if c.connection_string {
-                "a postgres connection string with an inline password"
-            } else {
-                "a postgres password"
-            };
-            PostgresCredentialsInConfigMap::finding(
-                format!("configmap {field}key {:?} holds {what}", c.key),
-                Path::root().key(c.field).key(c.key),
-                SECRET_HINT,
-            )
+            let what = describe(c.credential, "the configmap", "");
+            let path = Path::root().key(c.field).key(c.key);
+            Marked {
+                finding: PostgresCredentialsInConfigMap::finding(
+                    format!("configmap {field}key {:?} holds {what}", c.key),
+                    path.clone(),
+                    SECRET_HINT,
+                ),
+                secret: Some(path),
+            }
         })
+        .collect()
+}
+
+fn config_map_findings(config_map: &ConfigMap) -> Vec<Finding> {
+    config_map_marked(config_map)
+        .into_iter()
+        .map(Marked::into_finding)
         .collect()
 }
 
@@ -114,6 +163,8 @@ fn config_map_findings(config_map: &ConfigMap) -> Vec<Finding> {
 struct ContainerEnv<'a> {
     label: &'static str,
     name: &'a str,
+    /// Whether the container runs a postgres image or its env points at postgres.
+    postgres: bool,
     path: Path,
     env: &'a [EnvVar],
     env_from: &'a [EnvFromSource],
@@ -121,51 +172,48 @@ struct ContainerEnv<'a> {
 
 fn container_envs(template: &Template<PodSpec>) -> Vec<ContainerEnv<'_>> {
     let spec = &template.spec;
-    let at = |field: &str, i: usize| template.spec_path.clone().key(field).index(i);
+    let lists = [
+        ("init container", "initContainers", &spec.init_containers),
+        ("container", "containers", &spec.containers),
+        (
+            "ephemeral container",
+            "ephemeralContainers",
+            &spec.ephemeral_containers,
+        ),
+    ];
     let mut out = Vec::new();
-    for (i, c) in spec.init_containers.iter().flatten().enumerate() {
-        out.push(ContainerEnv {
-            label: "init container",
-            name: &c.name,
-            path: at("initContainers", i),
-            env: c.env.as_deref().unwrap_or_default(),
-            env_from: c.env_from.as_deref().unwrap_or_default(),
-        });
-    }
-    for (i, c) in spec.containers.iter().enumerate() {
-        out.push(ContainerEnv {
-            label: "container",
-            name: &c.name,
-            path: at("containers", i),
-            env: c.env.as_deref().unwrap_or_default(),
-            env_from: c.env_from.as_deref().unwrap_or_default(),
-        });
-    }
-    for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
-        out.push(ContainerEnv {
-            label: "ephemeral container",
-            name: &c.name,
-            path: at("ephemeralContainers", i),
-            env: c.env.as_deref().unwrap_or_default(),
-            env_from: c.env_from.as_deref().unwrap_or_default(),
-        });
+    for (label, field, containers) in lists {
+        for (i, c) in containers.iter().enumerate() {
+            let env = c.env.as_slice();
+            let postgres = is_postgres_image(&c.image)
+                || env.iter().any(|v| {
+                    is_postgres_signal(&v.name, classify(v.value.as_deref().unwrap_or_default()))
+                });
+            out.push(ContainerEnv {
+                label,
+                name: &c.name,
+                postgres,
+                path: template.spec_path.clone().key(field).index(i),
+                env,
+                env_from: &c.env_from,
+            });
+        }
     }
     out
 }
 
 /// (b) and (c): credentials in env values, configMapKeyRefs and envFrom ConfigMaps.
-fn workload_findings(
+fn workload_marked(
     template: &Template<PodSpec>,
     namespace: &str,
     cluster: &dyn Cluster,
-) -> Result<Vec<Finding>, Error> {
-    let mut findings = Vec::new();
+) -> Result<Vec<Marked>, Error> {
+    let mut out = Vec::new();
     for c in container_envs(template) {
         let who = format!("{} {:?}", c.label, c.name);
         for (j, var) in c.env.iter().enumerate() {
-            if let Some(finding) = env_finding(&who, var, c.path.clone().key("env").index(j)) {
-                findings.push(finding);
-            }
+            let path = c.path.clone().key("env").index(j);
+            out.extend(env_marked(&who, c.postgres, var, path));
         }
         for (j, source) in c.env_from.iter().enumerate() {
             let Some(reference) = &source.config_map_ref else {
@@ -176,38 +224,53 @@ fn workload_findings(
             else {
                 continue;
             };
-            let keys = credential_keys(&config_map);
+            let keys = credential_keys(&config_map, c.postgres);
             if keys.is_empty() {
                 continue;
             }
             let names: Vec<String> = keys.iter().map(|k| format!("{:?}", k.key)).collect();
             let plural = if names.len() == 1 { "" } else { "s" };
-            findings.push(PostgresCredentialsInConfigMap::finding(
-                format!(
-                    "{who} loads configmap {:?} with envFrom, which holds postgres credentials in \
-                     key{plural} {}",
-                    reference.name,
-                    names.join(", ")
+            out.push(Marked {
+                finding: PostgresCredentialsInConfigMap::finding(
+                    format!(
+                        "{who} loads configmap {:?} with envFrom, which holds postgres \
+                         credentials in key{plural} {}",
+                        reference.name,
+                        names.join(", ")
+                    ),
+                    c.path.clone().key("envFrom").index(j).key("configMapRef"),
+                    "move those keys to a Secret and load it with envFrom.secretRef",
                 ),
-                c.path.clone().key("envFrom").index(j).key("configMapRef"),
-                "move those keys to a Secret and load it with envFrom.secretRef",
-            ));
+                secret: None,
+            });
         }
     }
-    Ok(findings)
+    Ok(out)
 }
 
-/// (b) A credential in one env var: a configMapKeyRef to a credential, a literal password under
-/// a credential name, or a literal connection string with an inline password.
-fn env_finding(who: &str, var: &EnvVar, path: Path) -> Option<Finding> {
+fn workload_findings(
+    template: &Template<PodSpec>,
+    namespace: &str,
+    cluster: &dyn Cluster,
+) -> Result<Vec<Finding>, Error> {
+    let marked = workload_marked(template, namespace, cluster)?;
+    Ok(marked.into_iter().map(Marked::into_finding).collect())
+}
+
+/// (b) A credential in one env var: a configMapKeyRef to a credential, a literal password, or a
+/// literal connection string with an inline password. `postgres`: the container points at
+/// postgres, so generic password names count.
+fn env_marked(who: &str, postgres: bool, var: &EnvVar, path: Path) -> Option<Marked> {
     let name = &var.name;
     if let Some(r) = var
         .value_from
         .as_ref()
         .and_then(|s| s.config_map_key_ref.as_ref())
     {
-        return (is_credential_key(name) || is_credential_key(&r.key)).then(|| {
-            PostgresCredentialsInConfigMap::finding(
+        let named = is_postgres_password_name(name, postgres)
+            || is_postgres_password_name(&r.key, postgres);
+        return named.then(|| Marked {
+            finding: PostgresCredentialsInConfigMap::finding(
                 format!(
                     "{who} takes the postgres password in env var {name:?} from configmap {:?} \
                      key {:?}",
@@ -215,29 +278,31 @@ fn env_finding(who: &str, var: &EnvVar, path: Path) -> Option<Finding> {
                 ),
                 path.key("valueFrom").key("configMapKeyRef"),
                 "store it in a Secret and use valueFrom.secretKeyRef",
-            )
+            ),
+            secret: None,
         });
     }
-    let value = var.value.as_deref().unwrap_or_default();
-    if is_credential_key(name) && is_literal_secret(value) {
-        Some(PostgresCredentialsInConfigMap::finding(
-            format!("{who} sets env var {name:?} to a literal postgres password"),
-            path,
+    let class = classify(var.value.as_deref().unwrap_or_default());
+    let credential = postgres_credential(name, class, postgres)?;
+    let what = describe(credential, "the container", "literal ");
+    let hint = match credential {
+        Credential::PostgresPassword | Credential::Password => {
             "take it from a Secret with valueFrom.secretKeyRef (or mount the Secret as a file and \
-             use a *_FILE variable)",
-        ))
-    } else if has_inline_password(value) {
-        Some(PostgresCredentialsInConfigMap::finding(
-            format!(
-                "{who} sets env var {name:?} to a postgres connection string with an inline password"
-            ),
-            path,
-            "take the password from a Secret with secretKeyRef and write it as $(VAR) in the url, or \
-             take the whole url from a Secret",
-        ))
-    } else {
-        None
-    }
+             use a *_FILE variable)"
+        }
+        Credential::ConnectionString | Credential::UnnamedConnectionString => {
+            "take the password from a Secret with secretKeyRef and write it as $(VAR) in the \
+             string, or take the whole string from a Secret"
+        }
+    };
+    Some(Marked {
+        finding: PostgresCredentialsInConfigMap::finding(
+            format!("{who} sets env var {name:?} to {what}"),
+            path.clone(),
+            hint,
+        ),
+        secret: Some(path.key("value")),
+    })
 }
 
 /// The fields the rule reads, named as in `k8s_openapi` and as lenient (a missing or `null`
@@ -283,12 +348,12 @@ mod shape {
     #[derive(Deserialize, Default)]
     #[serde(rename_all = "camelCase")]
     pub struct PodSpec {
-        #[serde(default)]
-        pub init_containers: Option<Vec<Container>>,
+        #[serde(default, deserialize_with = "nullable")]
+        pub init_containers: Vec<Container>,
         #[serde(default, deserialize_with = "nullable")]
         pub containers: Vec<Container>,
-        #[serde(default)]
-        pub ephemeral_containers: Option<Vec<Container>>,
+        #[serde(default, deserialize_with = "nullable")]
+        pub ephemeral_containers: Vec<Container>,
     }
 
     #[derive(Deserialize)]
@@ -296,10 +361,12 @@ mod shape {
     pub struct Container {
         #[serde(default, deserialize_with = "nullable")]
         pub name: String,
-        #[serde(default)]
-        pub env: Option<Vec<EnvVar>>,
-        #[serde(default)]
-        pub env_from: Option<Vec<EnvFromSource>>,
+        #[serde(default, deserialize_with = "nullable")]
+        pub image: String,
+        #[serde(default, deserialize_with = "nullable")]
+        pub env: Vec<EnvVar>,
+        #[serde(default, deserialize_with = "nullable")]
+        pub env_from: Vec<EnvFromSource>,
     }
 
     #[derive(Deserialize)]

@@ -5,6 +5,11 @@ use ws3_policy_sdk::prelude::*;
 
 use super::PostgresCredentialsInConfigMap as R;
 
+#[path = "../../fixtures.rs"]
+mod fixtures;
+
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
 const ID: &str = "postgres-credentials-in-configmap";
 const NS: &str = "kubernetes-ws-3";
 
@@ -395,7 +400,8 @@ fn every_workload_kind_and_container_list() {
 }
 
 #[test]
-fn controlled_pods_are_skipped() {
+fn controlled_pods_are_judged_here() {
+    // The engine skips a Pod whose controller (a ReplicaSet) ws3 reviews; the rule does not.
     let mut pod = workload(
         "Pod",
         json!({"containers": [{"name": "app", "image": "x",
@@ -404,10 +410,9 @@ fn controlled_pods_are_skipped() {
     pod["metadata"]["ownerReferences"] = json!([{
         "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "app-1", "uid": "u", "controller": true,
     }]);
-    assert_eq!(lint::<R>(pod.clone(), &[]), vec![]);
-    // An owner that is not the controller does not count.
-    pod["metadata"]["ownerReferences"][0]["controller"] = json!(false);
-    assert_eq!(lint::<R>(pod, &[]).len(), 1);
+    assert_eq!(lint::<R>(pod.clone(), &[]), vec![], "the engine skips it");
+    let findings = run::<R>(Operation::Lint, Some(pod), None, &FakeCluster::default()).unwrap();
+    assert_eq!(findings.len(), 1, "the rule judges it");
 }
 
 // (c) envFrom
@@ -546,4 +551,220 @@ fn unreadable_objects_are_errors_that_name_the_field_not_the_value() {
         "{err}"
     );
     assert!(!err.message().contains("hunter2"), "{err}");
+}
+
+// Fixtures and precision (issue 14)
+
+#[test]
+fn fixtures_natively() {
+    fixtures::check_all::<R>(DIR, &[]);
+}
+
+/// Each finding of `object` (linted among `others`): its path, and the path of the secret value
+/// it marks for redaction.
+fn marked(object: &Value, others: &[Value]) -> Vec<(String, Option<String>)> {
+    lint::<R>(object.clone(), others)
+        .into_iter()
+        .map(|f| (f.path, f.redact.first().cloned()))
+        .collect()
+}
+
+fn owned(pairs: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    pairs
+        .iter()
+        .map(|(p, s)| ((*p).to_owned(), s.map(str::to_owned)))
+        .collect()
+}
+
+#[test]
+fn secret_paths_mark_the_values_not_the_references() {
+    let cm = config_map(
+        "db",
+        json!({"POSTGRES_PASSWORD": "pw-1", "postgres.url": "postgres://a:pw-2@db/app"}),
+    );
+    assert_eq!(
+        marked(&cm, &[]),
+        owned(&[
+            ("data.POSTGRES_PASSWORD", Some("data.POSTGRES_PASSWORD")),
+            (r#"data["postgres.url"]"#, Some(r#"data["postgres.url"]"#)),
+        ])
+    );
+    let mut bin = config_map("bin", json!({}));
+    bin["binaryData"] = json!({"PGPASSWORD": "aHVudGVyMg=="});
+    assert_eq!(
+        marked(&bin, &[]),
+        owned(&[("binaryData.PGPASSWORD", Some("binaryData.PGPASSWORD"))])
+    );
+    let d = with_env(json!([
+        {"name": "DATABASE_URL", "value": "postgresql://a:pw-3@db/app"},
+        {"name": "PGPASSWORD", "valueFrom": {"configMapKeyRef": {"name": "db", "key": "PGPASSWORD"}}},
+        {"name": "POSTGRES_PASSWORD", "value": "pw-4"},
+    ]));
+    let env_from = with_env_from(json!([{"configMapRef": {"name": "db"}}]));
+    let p = |s: &str| format!("spec.template.spec.containers[0].{s}");
+    assert_eq!(
+        marked(&d, &[]),
+        vec![
+            (p("env[0]"), Some(p("env[0].value"))),
+            (p("env[1].valueFrom.configMapKeyRef"), None),
+            (p("env[2]"), Some(p("env[2].value"))),
+        ]
+    );
+    assert_eq!(
+        marked(&env_from, &[cm]),
+        vec![(p("envFrom[0].configMapRef"), None)]
+    );
+}
+
+#[test]
+fn patroni_pgpass_is_a_file_path() {
+    let objects = fixtures::load(DIR, "near-miss-patroni-pgpass.yaml");
+    assert_eq!(ws3_engine::testing::lint_set::<R>(&objects), vec![]);
+    // The same name with a password in it would be a file path still; a real password is not.
+    let cm = config_map(
+        "p",
+        json!({"PATRONI_POSTGRESQL_PGPASS": "/tmp/pgpass", "PATRONI_SUPERUSER_PASSWORD": "pw"}),
+    );
+    assert_eq!(
+        paths(&lint::<R>(cm, &[])),
+        ["data.PATRONI_SUPERUSER_PASSWORD"]
+    );
+}
+
+#[test]
+fn pgadmin_login_is_not_a_postgres_credential() {
+    let objects = fixtures::load(DIR, "near-miss-pgadmin.yaml");
+    assert_eq!(ws3_engine::testing::lint_set::<R>(&objects), vec![]);
+}
+
+#[test]
+fn npgsql_connection_strings() {
+    let objects = fixtures::load(DIR, "bad-npgsql-connection-string.yaml");
+    let findings = ws3_engine::testing::lint_set::<R>(&objects);
+    assert_eq!(
+        paths(&findings),
+        [
+            "data.ConnectionStrings__Default",
+            r#"data["appsettings.json"]"#,
+            "spec.template.spec.containers[0].env[0]",
+        ]
+    );
+    assert_eq!(
+        findings[0].message,
+        r#"configmap key "ConnectionStrings__Default" holds a postgres connection string with an inline password"#
+    );
+    assert_eq!(
+        findings[2].message,
+        r#"container "api" sets env var "ConnectionStrings__OrderingDb" to a postgres connection string with an inline password"#
+    );
+    assert_eq!(
+        marked(&objects[2], &objects)[0].1.as_deref(),
+        Some("spec.template.spec.containers[0].env[0].value")
+    );
+    assert_no_secret(&findings, &["C4talog", "B4sket", "0rdering", "Host="]);
+    for clean in [
+        "good-npgsql-connection-string.yaml",
+        "near-miss-npgsql-connection-string.yaml",
+    ] {
+        let objects = fixtures::load(DIR, clean);
+        assert_eq!(
+            ws3_engine::testing::lint_set::<R>(&objects),
+            vec![],
+            "{clean}"
+        );
+    }
+    // A string naming no database counts once something else in the ConfigMap points at postgres.
+    let cm = config_map(
+        "audit",
+        json!({"ConnectionStrings__Default": "Host=db;Username=audit;Password=Aud1t-pw", "DB_HOST": "postgres"}),
+    );
+    let findings = lint::<R>(cm, &[]);
+    assert_eq!(
+        findings[0].message,
+        r#"configmap key "ConnectionStrings__Default" holds a connection string with an inline password, and the configmap points at postgres"#
+    );
+}
+
+#[test]
+fn spring_datasource_password_next_to_a_postgres_url() {
+    let objects = fixtures::load(DIR, "bad-spring-datasource.yaml");
+    let findings = ws3_engine::testing::lint_set::<R>(&objects);
+    assert_eq!(
+        paths(&findings),
+        [
+            "data.SPRING_DATASOURCE_PASSWORD",
+            "spec.template.spec.containers[0].envFrom[0].configMapRef",
+            "spec.template.spec.containers[1].env[2]",
+        ]
+    );
+    assert_eq!(
+        findings[0].message,
+        r#"configmap key "SPRING_DATASOURCE_PASSWORD" holds a password, and the configmap points at postgres"#
+    );
+    assert_eq!(
+        findings[2].message,
+        r#"container "orders-migrations" sets env var "SPRING_DATASOURCE_PASSWORD" to a literal password, and the container points at postgres"#
+    );
+    assert_no_secret(&findings, &["0rders-pw"]);
+    for clean in [
+        "good-spring-datasource.yaml",
+        "near-miss-spring-datasource.yaml",
+    ] {
+        let objects = fixtures::load(DIR, clean);
+        assert_eq!(
+            ws3_engine::testing::lint_set::<R>(&objects),
+            vec![],
+            "{clean}"
+        );
+    }
+}
+
+#[test]
+fn db_password_consumed_by_a_postgres_image() {
+    let objects = fixtures::load(DIR, "bad-db-password-postgres-image.yaml");
+    let findings = ws3_engine::testing::lint_set::<R>(&objects);
+    assert_eq!(
+        paths(&findings),
+        [
+            "spec.template.spec.containers[0].envFrom[0].configMapRef",
+            "spec.template.spec.containers[0].env[2].valueFrom.configMapKeyRef",
+        ]
+    );
+    assert_eq!(
+        findings[0].message,
+        r#"container "postgres" loads configmap "db-env" with envFrom, which holds postgres credentials in key "DB_PASSWORD""#
+    );
+    // The ConfigMap alone does not say postgres.
+    assert_eq!(lint::<R>(objects[0].clone(), &objects), vec![]);
+    for clean in [
+        "good-db-password-postgres-image.yaml",
+        "near-miss-db-password-postgres-image.yaml",
+    ] {
+        let objects = fixtures::load(DIR, clean);
+        assert_eq!(
+            ws3_engine::testing::lint_set::<R>(&objects),
+            vec![],
+            "{clean}"
+        );
+    }
+    // A literal DB_PASSWORD in the env of a postgres container.
+    let db = workload(
+        "StatefulSet",
+        json!({"containers": [{"name": "db", "image": "bitnami/postgresql:16",
+            "env": [{"name": "DB_PASSWORD", "value": "pw-5"}]}]}),
+    );
+    assert_eq!(
+        lint::<R>(db, &[])[0].message,
+        r#"container "db" sets env var "DB_PASSWORD" to a literal password, and the container points at postgres"#
+    );
+}
+
+#[test]
+fn openshift_deployment_config() {
+    let objects = fixtures::load(DIR, "bad-openshift-deploymentconfig.yaml");
+    let findings = ws3_engine::testing::lint_set::<R>(&objects);
+    assert_eq!(
+        paths(&findings),
+        ["spec.template.spec.containers[0].env[1]"]
+    );
 }

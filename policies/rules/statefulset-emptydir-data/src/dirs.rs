@@ -1,8 +1,8 @@
 //! Which mount paths hold data and which are scratch space, compared by path components.
 
 /// Data directories of well-known stateful images (postgres, mysql/mariadb, mongo, redis,
-/// elasticsearch/opensearch, cassandra, etcd, zookeeper, kafka, rabbitmq). `/bitnami/<app>` is
-/// handled separately: everything under `/bitnami` is data.
+/// elasticsearch/opensearch, cassandra, etcd, zookeeper, kafka, rabbitmq, prometheus).
+/// `/bitnami/<app>` is handled separately: everything under `/bitnami` is data.
 const DATA_DIRS: &[&str] = &[
     "/var/lib/postgresql/data",
     "/var/lib/postgresql",
@@ -19,6 +19,7 @@ const DATA_DIRS: &[&str] = &[
     "/datalog",
     "/var/lib/kafka/data",
     "/var/lib/rabbitmq",
+    "/prometheus",
 ];
 
 /// Directories whose contents are disposable; a mount at or below one of them is scratch space.
@@ -76,6 +77,12 @@ pub(crate) fn is_scratch(mount_path: &str) -> bool {
             .any(|c| SCRATCH_NAMES.contains(&c.to_ascii_lowercase().as_str()))
 }
 
+/// Whether `mount_path` is configuration: at or below `/etc` (rendered by an init container or
+/// a config reloader, rebuilt on every start).
+pub(crate) fn is_config(mount_path: &str) -> bool {
+    components(mount_path).first() == Some(&"etc")
+}
+
 /// Whether a volume is named like a data volume (`data`, `pgdata`, `db`, `datadir`, `storage`,
 /// `*-data`), ignoring case.
 pub(crate) fn is_data_volume_name(name: &str) -> bool {
@@ -106,6 +113,8 @@ mod tests {
         assert!(is_data_dir("/datalog", None));
         assert!(is_data_dir("/bitnami/postgresql", None));
         assert!(is_data_dir("/bitnami", None));
+        assert!(is_data_dir("/prometheus", None));
+        assert!(is_data_dir("/prometheus/wal", None));
         // prefixes of a component are not parents
         assert!(!is_data_dir("/var/lib/postgres", None));
         assert!(!is_data_dir("/database", None));
@@ -113,6 +122,7 @@ mod tests {
         assert!(!is_data_dir("/var/lib/mysql-files", None));
         assert!(!is_data_dir("/usr/share/nginx/html", None));
         assert!(!is_data_dir("/srv/bitnami", None));
+        assert!(!is_data_dir("/etc/prometheus", None));
         // the root is never a data directory
         assert!(!is_data_dir("/", None));
         assert!(!is_data_dir("", None));
@@ -157,6 +167,16 @@ mod tests {
             "/var",
         ] {
             assert!(!is_scratch(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn config_paths() {
+        for p in ["/etc", "/etc/prometheus/config_out", "etc/nginx/conf.d"] {
+            assert!(is_config(p), "{p}");
+        }
+        for p in ["/var/etc", "/etcd-data", "/", "/srv/app"] {
+            assert!(!is_config(p), "{p}");
         }
     }
 

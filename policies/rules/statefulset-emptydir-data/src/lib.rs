@@ -4,7 +4,7 @@ mod dirs;
 
 use ws3_policy_sdk::prelude::*;
 
-use shape::{Container, PodSpec};
+use shape::{Container, PodSpec, VolumeMount};
 
 /// `statefulset-emptydir-data`: a StatefulSet keeps data on an `emptyDir` volume.
 #[derive(Debug, Clone, Copy)]
@@ -156,6 +156,28 @@ fn has_persistent_volume(spec: &PodSpec) -> bool {
         .any(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some())
 }
 
+/// Whether a mount of an emptyDir volume holds data, in this order: a known data directory (or
+/// the container's `PGDATA`) always does; scratch space (`/tmp`, `/run`, caches) never does,
+/// whatever the volume's name; then a data-like volume name does; and, in a StatefulSet without
+/// any persistent storage, so does every writable mount outside `/etc`.
+fn is_data(
+    path: &str,
+    pgdata: Option<&str>,
+    volume: &str,
+    mount: &VolumeMount,
+    no_persistent_storage: bool,
+) -> bool {
+    if dirs::is_data_dir(path, pgdata) {
+        return true;
+    }
+    if dirs::is_scratch(path) {
+        return false;
+    }
+    let writable = mount.read_only != Some(true);
+    dirs::is_data_volume_name(volume)
+        || (no_persistent_storage && writable && !dirs::is_config(path))
+}
+
 /// The per-pod-spec context of the mount checks.
 struct Check<'a> {
     spec: &'a PodSpec,
@@ -187,25 +209,28 @@ impl Check<'_> {
                 continue;
             }
             let path = mount.mount_path.as_str();
-            let writable = mount.read_only != Some(true);
-            let is_data = dirs::is_data_dir(path, pgdata)
-                || dirs::is_data_volume_name(&volume.name)
-                || (self.no_persistent_storage && writable && !dirs::is_scratch(path));
-            if is_data {
-                findings.push(StatefulSetEmptyDirData::finding(
-                    format!(
-                        "{label} {:?} keeps its data at {path} on emptyDir volume {:?}, which is \
-                         deleted with the pod",
-                        container.name, volume.name
-                    ),
-                    self.volumes_path.clone().index(index).key("emptyDir"),
-                    format!(
-                        "replace emptyDir volume {:?} with a volumeClaimTemplates entry of that \
-                         name (or a persistentVolumeClaim volume)",
-                        volume.name
-                    ),
-                ));
+            if !is_data(
+                path,
+                pgdata,
+                &volume.name,
+                mount,
+                self.no_persistent_storage,
+            ) {
+                continue;
             }
+            findings.push(StatefulSetEmptyDirData::finding(
+                format!(
+                    "{label} {:?} keeps its data at {path} on emptyDir volume {:?}, which is \
+                     deleted with the pod",
+                    container.name, volume.name
+                ),
+                self.volumes_path.clone().index(index).key("emptyDir"),
+                format!(
+                    "replace emptyDir volume {:?} with a volumeClaimTemplates entry of that \
+                     name (or a persistentVolumeClaim volume)",
+                    volume.name
+                ),
+            ));
         }
     }
 }

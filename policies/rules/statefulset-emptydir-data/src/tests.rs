@@ -5,6 +5,11 @@ use ws3_policy_sdk::prelude::*;
 
 use super::StatefulSetEmptyDirData as R;
 
+#[path = "../../fixtures.rs"]
+mod fixtures;
+
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
 const ID: &str = "statefulset-emptydir-data";
 
 /// A StatefulSet with the given pod spec and extra `spec` fields.
@@ -432,12 +437,13 @@ fn mounts_of_other_or_missing_volumes_are_ignored() {
 }
 
 #[test]
-fn controlled_statefulsets_are_skipped() {
+fn operator_owned_statefulsets_are_judged() {
+    // Nothing else ws3 reviews judges an operator's StatefulSet.
     let mut o = course_db_emptydir();
     o["metadata"]["ownerReferences"] = json!([{
         "apiVersion": "example.com/v1", "kind": "Postgres", "name": "db", "uid": "1", "controller": true,
     }]);
-    assert_eq!(lint::<R>(o, &[]), vec![]);
+    assert_eq!(lint::<R>(o, &[]).len(), 1);
 }
 
 #[test]
@@ -474,4 +480,75 @@ fn unreadable_objects_are_errors_that_name_the_field() {
         err.message().contains("spec.template.spec.volumes"),
         "{err}"
     );
+}
+
+#[test]
+fn fixtures_natively() {
+    fixtures::check_all::<R>(DIR, &[]);
+}
+
+#[test]
+fn scratch_paths_win_over_data_like_names() {
+    for path in [
+        "/tmp",
+        "/var/tmp",
+        "/run/app",
+        "/var/cache/app",
+        "/app/tmp/data",
+    ] {
+        for extra in [claim_templates("other"), json!({})] {
+            let o = one_mount(json!({"name": "tmp-data", "emptyDir": {}}), path, extra);
+            assert_eq!(lint::<R>(o, &[]), vec![], "{path}");
+        }
+    }
+    // A known data directory is data wherever PGDATA puts it, scratch or not.
+    let mut o = one_mount(json!({"name": "tmp", "emptyDir": {}}), "/tmp", json!({}));
+    o["spec"]["template"]["spec"]["containers"][0]["env"] =
+        json!([{"name": "PGDATA", "value": "/tmp/pgdata"}]);
+    assert_eq!(lint::<R>(o, &[]).len(), 1);
+    let objects = fixtures::load(DIR, "near-miss-scratch-data-names.yaml");
+    assert_eq!(ws3_engine::testing::lint_set::<R>(&objects), vec![]);
+}
+
+#[test]
+fn configuration_under_etc_is_not_data_without_storage() {
+    let o = one_mount(
+        json!({"name": "config-out", "emptyDir": {"medium": "Memory"}}),
+        "/etc/prometheus/config_out",
+        json!({}),
+    );
+    assert_eq!(lint::<R>(o, &[]), vec![]);
+    // A data-like name under /etc still counts.
+    let o = one_mount(
+        json!({"name": "data", "emptyDir": {}}),
+        "/etc/app",
+        json!({}),
+    );
+    assert_eq!(lint::<R>(o, &[]).len(), 1);
+}
+
+#[test]
+fn prometheus_tsdb_on_emptydir() {
+    let objects = fixtures::load(DIR, "bad-prometheus-operator.yaml");
+    let findings = ws3_engine::testing::lint_set::<R>(&objects);
+    assert_eq!(paths(&findings), ["spec.template.spec.volumes[5].emptyDir"]);
+    assert_eq!(
+        findings[0].message,
+        r#"container "prometheus" keeps its data at /prometheus on emptyDir volume "prometheus-k8s-db", which is deleted with the pod"#
+    );
+    let objects = fixtures::load(DIR, "good-prometheus-operator.yaml");
+    assert_eq!(ws3_engine::testing::lint_set::<R>(&objects), vec![]);
+}
+
+#[test]
+fn prometheus_operator_statefulset_is_judged() {
+    let objects = fixtures::load(DIR, "bad-prometheus-operator.yaml");
+    assert_eq!(ws3_engine::testing::lint_set::<R>(&objects).len(), 1);
+}
+
+#[test]
+fn kube_system_is_judged_like_any_namespace() {
+    let objects = fixtures::load(DIR, "bad-kube-system-elasticsearch.yaml");
+    let findings = ws3_engine::testing::lint_set::<R>(&objects);
+    assert_eq!(paths(&findings), ["spec.template.spec.volumes[0].emptyDir"]);
 }

@@ -51,6 +51,18 @@ fn name_of(meta: &Metadata) -> &str {
     meta.name_or_prefix()
 }
 
+/// A StatefulSet as messages name it: `statefulset "db"`, `statefulset with generateName "db-"`,
+/// or `an unnamed statefulset`.
+fn statefulset(meta: &Metadata) -> String {
+    if !meta.name.is_empty() {
+        format!("statefulset {:?}", meta.name)
+    } else if !meta.generate_name.is_empty() {
+        format!("statefulset with generateName {:?}", meta.generate_name)
+    } else {
+        "an unnamed statefulset".to_owned()
+    }
+}
+
 /// Whether a Service is headless: `clusterIP: None` on a `ClusterIP` (or defaulted) Service.
 fn is_headless(spec: Option<&ServiceSpec>) -> bool {
     spec.is_some_and(|s| {
@@ -149,7 +161,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
         return Ok(vec![]);
     };
     let ns = req.namespace.as_str();
-    let sts_name = name_of(&sts.metadata);
+    let sts_name = statefulset(&sts.metadata);
     let spec = sts.spec;
     let labels = spec.template.metadata.labels;
     let service_path = "spec.serviceName";
@@ -161,7 +173,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
             "spec"
         };
         return Ok(vec![StatefulSetHeadlessService::finding(
-            format!("statefulset {sts_name:?} names no headless service in serviceName"),
+            format!("{sts_name} names no headless service in serviceName"),
             path,
             format!(
                 "create a headless service (clusterIP: None, {}) before the statefulset and put \
@@ -174,7 +186,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
     let Some(service) = cluster.get_as::<Service>(SERVICE, ns, service_name)? else {
         return Ok(vec![StatefulSetHeadlessService::finding(
             format!(
-                "statefulset {sts_name:?} names service {service_name:?} in serviceName, but there is \
+                "{sts_name} names service {service_name:?} in serviceName, but there is \
                  no such service in namespace {ns:?}"
             ),
             service_path,
@@ -189,7 +201,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
     if !is_headless(service.spec.as_ref()) {
         return Ok(vec![StatefulSetHeadlessService::finding(
             format!(
-                "service {service_name:?} named by statefulset {sts_name:?} is not headless: {}",
+                "service {service_name:?} named by {sts_name} is not headless: {}",
                 why_not_headless(service.spec.as_ref()).0
             ),
             service_path,
@@ -204,13 +216,13 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
     let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
     let mismatch = if selector.is_empty() {
         Some(format!(
-            "headless service {service_name:?} named by statefulset {sts_name:?} has no selector, so \
+            "headless service {service_name:?} named by {sts_name} has no selector, so \
              its pods get no dns records"
         ))
     } else if selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
         Some(format!(
             "selector {} of headless service {service_name:?} does not match the pod labels of \
-             statefulset {sts_name:?} ({})",
+             {sts_name} ({})",
             render(&selector),
             if labels.is_empty() {
                 "none".to_owned()

@@ -4,6 +4,9 @@ use ws3_policy_sdk::{Finding, KindRef, Operation, Operations, Rule, Scope, Sever
 
 use super::StatefulSetHeadlessService as R;
 
+#[path = "../../fixtures.rs"]
+mod fixtures;
+
 const ID: &str = "statefulset-headless-service";
 
 /// A StatefulSet whose pod template carries `labels`; `service_name` `None` leaves the key out.
@@ -381,10 +384,40 @@ fn a_selector_that_is_a_subset_of_the_pod_labels_matches() {
 }
 
 #[test]
-fn a_controlled_statefulset_is_skipped() {
+fn an_operator_owned_statefulset_is_judged() {
+    // Nothing else ws3 reviews judges an operator's StatefulSet; the engine skips only objects
+    // whose controller is a kind ws3 reviews itself.
     let mut db = sts("db", "ns", None, json!({"app": "db"}));
     db["metadata"]["ownerReferences"] = json!([{"apiVersion": "example.com/v1", "kind": "Postgres", "name": "db", "uid": "u", "controller": true}]);
-    assert!(lint::<R>(db, &[]).is_empty());
+    let findings = lint::<R>(db, &[]);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(
+        findings[0].message,
+        r#"statefulset "db" names no headless service in serviceName"#
+    );
+}
+
+#[test]
+fn unnamed_statefulsets_are_named_by_generate_name_or_as_unnamed() {
+    let mut db = sts("db", "ns", None, json!({"app": "db"}));
+    db["metadata"]["name"] = json!("");
+    db["metadata"]["generateName"] = json!("db-");
+    let findings = lint::<R>(db.clone(), &[]);
+    assert_eq!(
+        findings[0].message,
+        r#"statefulset with generateName "db-" names no headless service in serviceName"#
+    );
+    db["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("generateName");
+    db["metadata"].as_object_mut().unwrap().remove("name");
+    db["spec"]["serviceName"] = json!("db-headless");
+    let findings = lint::<R>(db, &[]);
+    assert_eq!(
+        findings[0].message,
+        r#"an unnamed statefulset names service "db-headless" in serviceName, but there is no such service in namespace "ns""#
+    );
 }
 
 #[test]
@@ -586,5 +619,24 @@ fn captured_create_without_service_name_is_denied() {
     assert_eq!(
         findings[0].message,
         "statefulset \"db-no-servicename\" names no headless service in serviceName"
+    );
+}
+
+#[test]
+fn fixtures_natively() {
+    fixtures::check_all::<R>(env!("CARGO_MANIFEST_DIR"), &[]);
+}
+
+#[test]
+fn kube_system_is_judged_like_any_namespace() {
+    let objects = fixtures::load(
+        env!("CARGO_MANIFEST_DIR"),
+        "bad-kube-system-elasticsearch-service.yaml",
+    );
+    let findings = ws3_engine::testing::lint_set::<R>(&objects);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(
+        findings[0].message,
+        r#"service "elasticsearch-logging" named by statefulset "elasticsearch-logging" is not headless: it has no clusterIP: None"#
     );
 }
