@@ -364,6 +364,9 @@ def notes_render() -> None:
                          ({"webhook": {"failurePolicy": "Ignore"}}, "admits everything")):
         notes = render(vals)["ws3/templates/NOTES.txt"]
         expect(needle in notes, f"NOTES for {vals} lack {needle!r}:\n{notes}")
+    for kube, needle in ((LEGACY_KUBE, "webhook that fails open"), (MODERN_KUBE, "matchConditions keep away")):
+        notes = render(kube=kube)["ws3/templates/NOTES.txt"]
+        expect(needle in notes, f"NOTES for {kube} lack {needle!r}:\n{notes}")
 
 
 @check
