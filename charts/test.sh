@@ -20,7 +20,7 @@ command -v "$python" >/dev/null 2>&1 || { echo "charts/test.sh: $python not foun
 command -v openssl >/dev/null 2>&1 || { echo "charts/test.sh: openssl not found" >&2; exit 1; }
 
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$reqs" "$venv/.ws3-requirements" \
-    || ! "$venv/bin/python" -c "import helm_python, kubernetes_validate, yaml, jsonschema" 2>/dev/null; then
+    || ! "$venv/bin/python" -c "import helm_python, kubernetes_validate, yaml, jsonschema, celpy" 2>/dev/null; then
     echo "# setting up $venv" >&2
     rm -rf "$venv"
     "$python" -m venv "$venv"

@@ -92,14 +92,124 @@ always restart itself), config.exemptNamespaces and webhook.excludeNamespaces. A
 */}}
 {{- define "ws3.excludedNamespaces" -}}
 {{- $list := list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace }}
+{{- if eq .Values.tls.source "certManager" }}
+{{- /* The webhook's certificate depends on cert-manager: never stand between them. */}}
+{{- $list = append $list .Values.tls.certManager.namespace }}
+{{- end }}
 {{- $list = concat $list (.Values.config.exemptNamespaces | default list) .Values.webhook.excludeNamespaces }}
 {{- $list | uniq | toJson }}
+{{- end }}
+
+{{/*
+"true" when the webhooks carry matchConditions: webhook.matchConditions.enabled true, or "auto" on
+Kubernetes 1.28+ (beta and on by default in 1.28, GA in 1.30). An API server that does not know the
+field drops it silently, so "auto" never sends it to an older one. Empty otherwise.
+*/}}
+{{- define "ws3.useMatchConditions" -}}
+{{- $enabled := .Values.webhook.matchConditions.enabled }}
+{{- if eq (toString $enabled) "auto" }}
+{{- if semverCompare ">=1.28.0-0" .Capabilities.KubeVersion.Version }}true{{ end }}
+{{- else if $enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The webhook registration, as JSON: {"strict": [rules], "lenient": [rules], "reviewedKinds": [{group, kind}]}.
+
+Source: files/registration.json, the output of `ws3-webhook registration` (the resources and
+operations the built-in rules judge, the kinds they review, the operations workload rules judge),
+plus webhook.extraRules and every config.podTemplates entry (its kind is reviewed; with a
+`resource`, that resource is registered for the workload operations).
+
+"strict" goes to the webhook with webhook.failurePolicy, "lenient" to one that always fails open.
+With matchConditions every rule is strict: the conditions keep controllers' and lifecycle requests
+away. Without them (Kubernetes < 1.28) the requests controllers and lifecycle make cannot be told
+apart from people's, so these are lenient: every DELETE (the namespace controller and the garbage
+collector delete; a rule's delete protection still applies while ws3 is up) and every operation on
+the kinds controllers create from a reviewed template (pods, replicasets, jobs, replicationcontrollers).
+*/}}
+{{- define "ws3.registration" -}}
+{{- $file := .Files.Get "files/registration.json" | fromJson }}
+{{- if or (not $file.rules) (not $file.reviewedKinds) (not $file.workloadOperations) }}
+{{- fail "files/registration.json: missing or not the JSON of `ws3-webhook registration` (needs rules, reviewedKinds, workloadOperations)" }}
+{{- end }}
+{{- $rules := concat $file.rules (.Values.webhook.extraRules | default list) }}
+{{- $kinds := $file.reviewedKinds }}
+{{- range (.Values.config.podTemplates | default list) }}
+{{- $gv := splitList "/" .apiVersion }}
+{{- $group := ternary "" (first $gv) (eq (len $gv) 1) }}
+{{- $kinds = append $kinds (dict "group" $group "kind" .kind) }}
+{{- if .resource }}
+{{- $rules = append $rules (dict "apiGroups" (list $group) "apiVersions" (list (last $gv)) "resources" (list .resource) "operations" $file.workloadOperations "scope" "Namespaced") }}
+{{- end }}
+{{- end }}
+{{- $strict := list }}
+{{- $lenient := list }}
+{{- if include "ws3.useMatchConditions" . }}
+{{- $strict = $rules }}
+{{- else }}
+{{- $controllerMade := list "/pods" "/replicationcontrollers" "apps/replicasets" "batch/jobs" }}
+{{- range $rule := $rules }}
+{{- $scope := $rule.scope | default "*" }}
+{{- $changes := without $rule.operations "DELETE" }}
+{{- range $group := $rule.apiGroups }}
+{{- $own := list }}
+{{- $made := list }}
+{{- range $resource := $rule.resources }}
+{{- if has (printf "%s/%s" $group $resource) $controllerMade }}
+{{- $made = append $made $resource }}
+{{- else }}
+{{- $own = append $own $resource }}
+{{- end }}
+{{- end }}
+{{- if and $own $changes }}
+{{- $strict = append $strict (dict "apiGroups" (list $group) "apiVersions" $rule.apiVersions "resources" $own "operations" $changes "scope" $scope) }}
+{{- end }}
+{{- if and $own (has "DELETE" $rule.operations) }}
+{{- $lenient = append $lenient (dict "apiGroups" (list $group) "apiVersions" $rule.apiVersions "resources" $own "operations" (list "DELETE") "scope" $scope) }}
+{{- end }}
+{{- if $made }}
+{{- $lenient = append $lenient (dict "apiGroups" (list $group) "apiVersions" $rule.apiVersions "resources" $made "operations" $rule.operations "scope" $scope) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- dict "strict" $strict "lenient" $lenient "reviewedKinds" $kinds | toJson }}
+{{- end }}
+
+{{/*
+CEL of the matchCondition that skips objects a controller of a reviewed kind manages (a ReplicaSet's
+Pods, a Deployment's ReplicaSets, a CronJob's Jobs): their template was judged in the owner, and ws3
+skips them anyway. DELETE requests carry the object in oldObject, the others in object.
+Takes the registration (from ws3.registration).
+*/}}
+{{- define "ws3.ownerCondition" -}}
+{{- $byGroup := dict }}
+{{- range .reviewedKinds }}
+{{- $_ := set $byGroup .group (append (get $byGroup .group | default list) .kind) }}
+{{- end }}
+{{- $terms := list }}
+{{- range $group := keys $byGroup | sortAlpha }}
+{{- $kinds := get $byGroup $group | uniq | sortAlpha }}
+{{- $quoted := list }}
+{{- range $kinds }}{{ $quoted = append $quoted (printf "'%s'" .) }}{{ end }}
+{{- $version := ternary "r.apiVersion == 'v1'" (printf "r.apiVersion.startsWith('%s/')" $group) (eq $group "") }}
+{{- $terms = append $terms (printf "(%s && r.kind in [%s])" $version (join ", " $quoted)) }}
+{{- end }}
+{{- $object := "(request.operation == 'DELETE' ? oldObject : object)" -}}
+!has({{ $object }}.metadata.ownerReferences) ||
+!{{ $object }}.metadata.ownerReferences.exists(r,
+  has(r.controller) && r.controller == true && (
+    {{ join " ||\n    " $terms }}))
 {{- end }}
 
 {{/*
 Checks that the values make a usable release; fails the render with a message otherwise.
 */}}
 {{- define "ws3.validate" -}}
+{{- /* Chart.yaml's kubeVersion says the same; not every renderer checks it (helm template without --kube-version does not). */}}
+{{- if not (semverCompare ">=1.24.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "Kubernetes %s is not supported: the chart needs 1.24 or later (kubeVersion >=1.24.0-0; the namespaceSelector uses the kubernetes.io/metadata.name label)" .Capabilities.KubeVersion.Version) }}
+{{- end }}
 {{- if eq .Values.tls.source "secret" }}
 {{- if not .Values.tls.secretName }}
 {{- fail "tls.source=secret needs tls.secretName: an existing kubernetes.io/tls Secret in the release namespace" }}
@@ -111,4 +221,11 @@ Checks that the values make a usable release; fails the render with a message ot
 {{- if and (eq .Values.webhook.failurePolicy "Fail") (lt (int .Values.replicaCount) 1) }}
 {{- fail "replicaCount must be at least 1 while webhook.failurePolicy is Fail: every admission in the reviewed namespaces would be rejected" }}
 {{- end }}
+{{- end }}
+
+{{/*
+The webhook's review deadline (WS3_REQUEST_TIMEOUT): 80% of webhook.timeoutSeconds, in milliseconds.
+*/}}
+{{- define "ws3.requestTimeout" -}}
+{{- printf "%dms" (mul (int .Values.webhook.timeoutSeconds) 800) }}
 {{- end }}
