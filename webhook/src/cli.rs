@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::conn::ConnectionLimits;
+
 /// ws3 validating admission webhook.
 #[derive(Debug, Parser)]
 #[command(name = "ws3-webhook", version, about)]
@@ -100,39 +102,93 @@ pub struct ServeArgs {
     /// Log filter (tracing `EnvFilter` syntax); falls back to `RUST_LOG`, then `info`.
     #[arg(long, env = "WS3_LOG")]
     pub log: Option<String>,
+
+    /// Admission connections served at once. At the cap no connection is accepted until one
+    /// closes: new ones wait in the listen backlog rather than being refused.
+    #[arg(long, env = "WS3_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Time a client has to finish the TLS handshake.
+    #[arg(long, env = "WS3_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Time a client has to send a request's headers, from its first byte (a new connection:
+    /// from the handshake). The body then has the review deadline (`--request-timeout`).
+    #[arg(long, env = "WS3_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// A keep-alive connection without a request in progress is closed after this long. Keep it
+    /// above the API server's own idle timeout (90 s), so that the client closes idle
+    /// connections first.
+    #[arg(long, env = "WS3_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Largest AdmissionReview body accepted (`3MiB`, `512KiB` or bytes); larger ones get 413.
+    #[arg(long, env = "WS3_MAX_BODY", default_value = "3MiB", value_parser = parse_size)]
+    pub max_body: usize,
 }
 
-/// Like [`parse_duration`], but `0` (any unit) is accepted.
+impl ServeArgs {
+    /// The admission port's connection limits these flags ask for.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections as usize,
+            handshake_timeout: self.handshake_timeout,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_body: self.max_body,
+        }
+    }
+}
+
+/// Like [`parse_duration`], but zero is accepted.
 pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
-    let digits = text
-        .trim()
-        .trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    if digits.parse::<f64>().is_ok_and(|v| v == 0.0) {
-        return Ok(Duration::ZERO);
+    let text = text.trim();
+    // A plain number is seconds.
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("`{text}` is not a duration (use e.g. 8s or 500ms)"));
     }
-    parse_duration(text)
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration (use e.g. 8s or 500ms): {e}"))
 }
 
-/// Parses `8s`, `2500ms`, `1.5s` or a plain number of seconds.
+/// Parses `8s`, `2500ms`, `1.5s`, `1m 30s` (humantime's units) or a plain number of seconds;
+/// zero is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else if let Some(s) = text.strip_suffix('s') {
-        (s, 1.0)
-    } else if let Some(m) = text.strip_suffix('m') {
-        (m, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (use e.g. 8s or 500ms)"))?;
-    if !value.is_finite() || value <= 0.0 {
-        return Err(format!("`{text}` must be a positive duration"));
+    let duration = parse_duration_or_zero(text)?;
+    if duration.is_zero() {
+        return Err(format!("`{}` must be a positive duration", text.trim()));
     }
-    Ok(Duration::from_secs_f64(value * scale))
+    Ok(duration)
+}
+
+/// Parses a positive size in bytes: `3MiB`, `512KiB` (or `Mi`, `Ki`) or a plain number.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "Ki" | "KiB" => 10,
+        "Mi" | "MiB" => 20,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size (use e.g. 3MiB, 512KiB or bytes)"
+            ));
+        }
+    };
+    let bytes = number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{text}` is not a size (use e.g. 3MiB, 512KiB or bytes)"))?;
+    if bytes == 0 {
+        return Err(format!("`{text}` must be a positive size"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -148,14 +204,29 @@ mod tests {
         );
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
         assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("0").is_err());
         assert_eq!(parse_duration_or_zero("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_duration_or_zero("0s").unwrap(), Duration::ZERO);
         assert_eq!(
             parse_duration_or_zero("3s").unwrap(),
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("3MiB").unwrap(), 3 << 20);
+        assert_eq!(parse_size("512Ki").unwrap(), 512 << 10);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("3MB").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999999999999MiB").is_err());
     }
 
     #[test]
@@ -178,6 +249,11 @@ mod tests {
             ("health-addr", "WS3_HEALTH_ADDR"),
             ("config", "WS3_CONFIG"),
             ("kubeconfig", "KUBECONFIG"),
+            ("max-connections", "WS3_MAX_CONNECTIONS"),
+            ("handshake-timeout", "WS3_HANDSHAKE_TIMEOUT"),
+            ("header-timeout", "WS3_HEADER_TIMEOUT"),
+            ("idle-timeout", "WS3_IDLE_TIMEOUT"),
+            ("max-body", "WS3_MAX_BODY"),
         ] {
             assert_eq!(env(flag).as_deref(), Some(var), "--{flag}");
         }
@@ -194,5 +270,45 @@ mod tests {
         assert_eq!(args.health_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(args.request_timeout, Duration::from_secs(8));
         assert_eq!(args.rule_timeout, Duration::from_millis(500));
+        assert_eq!(args.connection_limits(), ConnectionLimits::default());
+    }
+
+    #[test]
+    fn connection_limits_follow_the_flags() {
+        let cli = Cli::try_parse_from([
+            "ws3-webhook",
+            "serve",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--max-connections",
+            "8",
+            "--handshake-timeout",
+            "2s",
+            "--header-timeout",
+            "1500ms",
+            "--idle-timeout",
+            "5m",
+            "--max-body",
+            "1MiB",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(
+            args.connection_limits(),
+            ConnectionLimits {
+                max_connections: 8,
+                handshake_timeout: Duration::from_secs(2),
+                header_timeout: Duration::from_millis(1500),
+                idle_timeout: Duration::from_secs(300),
+                max_body: 1 << 20,
+            }
+        );
+        for bad in [["--max-connections", "0"], ["--max-body", "3MB"]] {
+            let mut argv = vec!["ws3-webhook", "serve", "--cert", "c", "--key", "k"];
+            argv.extend(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 }

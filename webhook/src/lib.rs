@@ -3,9 +3,12 @@
 //! - [`admission`]: AdmissionReview in, decision out; pure, driven by an [`ws3_engine::ObjectSource`].
 //! - [`api`]: `POST /validate` ([`router`]), its error type and body extractor.
 //! - [`tls`]: rustls config that follows its certificate files.
+//! - [`conn`]: the admission port's accept loop and connection limits (cap, handshake, header
+//!   and idle timeouts, body size).
 //! - [`cluster`]: watch caches of the objects the cross-object rules read (RBAC listed there).
-//! - [`metrics`], [`health`]: Prometheus text and `/healthz`, `/readyz` on the side port.
-//! - [`logging`]: JSON log lines on stdout, written in batches off the workers.
+//! - [`metrics`], [`health`]: OpenMetrics text (`prometheus-client`) and `/healthz`, `/readyz`
+//!   on the side port, served from a thread of its own.
+//! - [`logging`]: JSON log lines on stdout, written by a `tracing-appender` thread.
 //! - [`Server`]: binds, compiles the modules, serves, drains on shutdown; [`serve`] runs it
 //!   from the command line flags.
 //!
@@ -15,6 +18,7 @@ pub mod admission;
 pub mod api;
 pub mod cli;
 pub mod cluster;
+pub mod conn;
 pub mod health;
 pub mod logging;
 pub mod metrics;
@@ -24,7 +28,8 @@ pub mod tls;
 use std::time::Duration;
 
 pub use api::{AppState, router};
-pub use health::health_router;
+pub use conn::{ConnectionLimits, serve_connections};
+pub use health::{HealthServer, health_router};
 pub use server::{ClusterContext, Error, ServeOptions, Server, default_slots};
 use tracing::info;
 use ws3_engine::{Budget, Config, Limits};
@@ -67,6 +72,7 @@ pub fn serve_options(args: &ServeArgs) -> Result<ServeOptions, Error> {
             .filter(|ns| !ns.is_empty())
             .cloned()
             .collect(),
+        connections: args.connection_limits(),
     })
 }
 
@@ -187,6 +193,10 @@ mod tests {
             "3",
             "--request-timeout",
             "5s",
+            "--max-connections",
+            "7",
+            "--max-body",
+            "1MiB",
         ]))
         .unwrap();
         assert_eq!(
@@ -200,6 +210,8 @@ mod tests {
         assert_eq!(o.limits.max_memory, 32 << 20);
         assert_eq!(o.slots, 3);
         assert_eq!(o.request_timeout, Duration::from_secs(5));
+        assert_eq!(o.connections.max_connections, 7);
+        assert_eq!(o.connections.max_body, 1 << 20);
         assert!(o.builtin_rules);
     }
 

@@ -1,35 +1,59 @@
-//! Structured logs: JSON lines on stdout, written in batches by a background thread.
+//! Structured logs: JSON lines on stdout, written by a `tracing-appender` worker thread.
 //!
-//! The webhook logs one line per decision. Writing each line to stdout as it is made costs the
-//! tokio worker that answered the review a system call (and a stdout pipe that the container
-//! runtime drains slowly would stall reviews). Lines are appended to a buffer instead, and a
-//! `ws3-log` thread writes the buffer out every [`FLUSH_EVERY`], or as soon as it holds
-//! [`FLUSH_AT`] bytes. Nothing is dropped and the order is kept: only that thread writes, and
-//! while [`MAX_BUFFERED`] bytes wait for it (stdout is blocked), a thread that logs waits too.
-//! [`LogGuard`] writes out what is left when it is dropped, at the end of `main`.
+//! The webhook logs one line per decision. Writing each line to stdout as it is made would cost
+//! the tokio worker that answered the review a system call (and a stdout pipe that the container
+//! runtime drains slowly would stall reviews). So the lines go through `tracing-appender`'s
+//! non-blocking writer to a `ws3-log` thread, which writes them out. It is not lossy: nothing
+//! is dropped and the order is kept; while [`MAX_LINES`] lines wait for the thread (stdout is
+//! blocked), a thread that logs waits too.
+//!
+//! The thread writes what has queued up in one system call, then pauses until [`FLUSH_EVERY`]
+//! has passed since its previous write ([`Paced`]): lines logged meanwhile wait in the channel,
+//! and the loggers do not wake the thread line by line. The first line after a quiet spell is
+//! written at once. The [`WorkerGuard`] that [`init`] returns writes out what is left when it
+//! is dropped, at the end of `main`.
 
 use std::{
-    io::{self, Write},
-    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
-    thread::JoinHandle,
+    io::{self, BufWriter, Write},
     time::{Duration, Instant},
 };
 
+use tracing_appender::non_blocking::NonBlockingBuilder;
+pub use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
 
-/// Longest a line waits in the buffer.
+/// Shortest time between two writes of the log thread.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// Buffered bytes that start a write at once.
-pub const FLUSH_AT: usize = 32 << 10;
-/// Buffered bytes past which a thread that logs waits for the writer.
-pub const MAX_BUFFERED: usize = 4 << 20;
+/// Lines that may wait for the log thread before a thread that logs waits too.
+pub const MAX_LINES: usize = 8192;
+/// Bytes the log thread gathers before it writes, whatever the time.
+const BUFFER: usize = 64 << 10;
 
-/// Installs the process's subscriber ([`subscriber`] over stdout, in batches). Keep the guard
-/// until the process ends.
-pub fn init(directives: &str) -> LogGuard {
-    let (writer, guard) = Batched::spawn(io::stdout(), FLUSH_EVERY, FLUSH_AT, MAX_BUFFERED);
+/// Installs the process's subscriber ([`subscriber`] over stdout, through [`non_blocking`]).
+/// Keep the guard until the process ends.
+pub fn init(directives: &str) -> WorkerGuard {
+    let (writer, guard) = non_blocking(io::stdout());
     tracing::subscriber::set_global_default(subscriber(directives, writer)).ok();
     guard
+}
+
+/// A non-lossy non-blocking writer over `out`, written by a `ws3-log` thread at most every
+/// [`FLUSH_EVERY`]; dropping the guard writes out the lines logged before.
+pub fn non_blocking<W: Write + Send + 'static>(out: W) -> (NonBlocking, WorkerGuard) {
+    non_blocking_with(out, FLUSH_EVERY, MAX_LINES)
+}
+
+/// [`non_blocking`] with another pace and queue length.
+pub fn non_blocking_with<W: Write + Send + 'static>(
+    out: W,
+    every: Duration,
+    max_lines: usize,
+) -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(max_lines.max(1))
+        .thread_name("ws3-log")
+        .finish(Paced::new(out, every))
 }
 
 /// The webhook's subscriber: JSON lines, one event per line with its fields at the top level,
@@ -49,226 +73,54 @@ where
         .finish()
 }
 
-#[derive(Default)]
-struct State {
-    buf: Vec<u8>,
-    /// The guard was dropped: the writer thread writes what is left and stops.
-    stopping: bool,
-    /// The writer thread has stopped (or never started): lines are written by the thread that
-    /// makes them.
-    closed: bool,
-}
-
-impl std::fmt::Debug for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The buffered bytes are log lines: their length, not their text.
-        f.debug_struct("State")
-            .field("buffered", &self.buf.len())
-            .field("stopping", &self.stopping)
-            .field("closed", &self.closed)
-            .finish()
-    }
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    state: Mutex<State>,
-    /// Wakes the writer thread (a full buffer, or closing).
-    full: Condvar,
-    /// Wakes threads waiting for room in the buffer.
-    drained: Condvar,
-    max_buffered: usize,
-    flush_at: usize,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The output, shared by the writer thread and, once it has stopped, the threads that log.
-type Output = Arc<Mutex<Box<dyn Write + Send>>>;
-
-/// A [`MakeWriter`] that appends each event to the shared buffer.
-#[derive(Clone)]
-pub struct Batched {
-    shared: Arc<Shared>,
-    out: Output,
-}
-
-impl std::fmt::Debug for Batched {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batched")
-            .field("shared", &self.shared)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Batched {
-    /// Starts the writer thread over `out`: it writes every `every`, or once `flush_at` bytes
-    /// wait; loggers wait while `max_buffered` bytes do.
-    pub fn spawn<W: Write + Send + 'static>(
-        out: W,
-        every: Duration,
-        flush_at: usize,
-        max_buffered: usize,
-    ) -> (Self, LogGuard) {
-        let every = every.max(Duration::from_millis(1));
-        let flush_at = flush_at.max(1);
-        let shared = Arc::new(Shared {
-            flush_at,
-            max_buffered: max_buffered.max(flush_at),
-            ..Shared::default()
-        });
-        let out: Output = Arc::new(Mutex::new(Box::new(out)));
-        let thread = {
-            let shared = Arc::clone(&shared);
-            let out = Arc::clone(&out);
-            std::thread::Builder::new()
-                .name("ws3-log".into())
-                .spawn(move || write_out(&shared, &out, every))
-                .ok()
-        };
-        if thread.is_none() {
-            // No thread: every line is written as it is made.
-            shared.lock().closed = true;
-        }
-        let writer = Self {
-            shared: Arc::clone(&shared),
-            out,
-        };
-        (writer, LogGuard { shared, thread })
-    }
-
-    fn append(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut state = self.shared.lock();
-        while !state.closed && state.buf.len() >= self.shared.max_buffered {
-            self.shared.full.notify_one();
-            state = self
-                .shared
-                .drained
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        if state.closed {
-            // The state stays locked while writing, so lines stay in order. (Lock order: state,
-            // then output; the writer thread never holds both.)
-            let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-            out.write_all(bytes)?;
-            return out.flush();
-        }
-        state.buf.extend_from_slice(bytes);
-        if state.buf.len() >= self.shared.flush_at {
-            self.shared.full.notify_one();
-        }
-        Ok(())
-    }
-}
-
-/// The writer thread: takes the buffer when it is full or when [`FLUSH_EVERY`] has passed.
-/// When stopping (or should it unwind), [`Exit`] writes what is left and closes the buffer.
-fn write_out(shared: &Shared, out: &Output, every: Duration) {
-    let _exit = Exit { shared, out };
-    let mut spare = Vec::new();
-    loop {
-        let mut state = shared.lock();
-        let deadline = Instant::now().checked_add(every);
-        while state.buf.len() < shared.flush_at && !state.stopping {
-            let left = deadline.map_or(every, |d| d.saturating_duration_since(Instant::now()));
-            if left.is_zero() {
-                break;
-            }
-            state = shared
-                .full
-                .wait_timeout(state, left)
-                .map(|(state, _)| state)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        if state.stopping {
-            return;
-        }
-        // The buffers trade places, so neither is allocated again.
-        std::mem::swap(&mut state.buf, &mut spare);
-        drop(state);
-        shared.drained.notify_all();
-        if !spare.is_empty() {
-            let mut out = out.lock().unwrap_or_else(PoisonError::into_inner);
-            // Nowhere to report a failed write to: the lines are lost with stdout.
-            let _ = out.write_all(&spare);
-            let _ = out.flush();
-            spare.clear();
-        }
-    }
-}
-
-/// Ends the writer thread: writes what is buffered and marks the buffer closed, both with the
-/// state locked (then the output: the loggers' lock order), so that the lines written directly
-/// from then on come after these.
-struct Exit<'a> {
-    shared: &'a Shared,
-    out: &'a Output,
-}
-
-impl Drop for Exit<'_> {
-    fn drop(&mut self) {
-        let mut state = self.shared.lock();
-        state.closed = true;
-        if !state.buf.is_empty() {
-            let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = out.write_all(&state.buf);
-            let _ = out.flush();
-            state.buf = Vec::new();
-        }
-        drop(state);
-        self.shared.drained.notify_all();
-    }
-}
-
-/// One event's bytes, appended in one piece.
+/// The log thread's output: buffers the lines of a batch, writes them at the batch's end
+/// (`tracing-appender` flushes once it has drained its channel), then waits out the rest of
+/// `every` since its previous write, so that lines queue up for the next batch meanwhile.
 #[derive(Debug)]
-pub struct Line<'a>(&'a Batched);
+pub struct Paced<W: Write> {
+    out: BufWriter<W>,
+    every: Duration,
+    last: Option<Instant>,
+}
 
-impl Write for Line<'_> {
+impl<W: Write> Paced<W> {
+    /// Writes to `out` at most every `every`.
+    pub fn new(out: W, every: Duration) -> Self {
+        Self {
+            out: BufWriter::with_capacity(BUFFER, out),
+            every,
+            last: None,
+        }
+    }
+}
+
+impl<W: Write> Write for Paced<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.append(bytes)?;
-        Ok(bytes.len())
+        self.out.write(bytes)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Batched {
-    type Writer = Line<'a>;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        Line(self)
-    }
-}
-
-/// Writes out the buffered lines and stops the writer thread when dropped; lines logged after
-/// that are written at once.
-#[derive(Debug)]
-pub struct LogGuard {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for LogGuard {
-    fn drop(&mut self) {
-        self.shared.lock().stopping = true;
-        self.shared.full.notify_one();
-        self.shared.drained.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        // The lines go out before any pause: once a batch is flushed, it is written.
+        let flushed = self.out.flush();
+        if let Some(left) = self
+            .last
+            .and_then(|last| self.every.checked_sub(last.elapsed()))
+        {
+            std::thread::sleep(left);
         }
+        self.last = Some(Instant::now());
+        flushed
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
     /// A sink the test can read, optionally slow.
@@ -276,7 +128,6 @@ mod tests {
     struct Sink {
         bytes: Arc<Mutex<Vec<u8>>>,
         writes: Arc<Mutex<usize>>,
-        largest_write: Arc<Mutex<usize>>,
         delay: Duration,
     }
 
@@ -285,8 +136,6 @@ mod tests {
             std::thread::sleep(self.delay);
             self.bytes.lock().unwrap().extend_from_slice(b);
             *self.writes.lock().unwrap() += 1;
-            let mut largest = self.largest_write.lock().unwrap();
-            *largest = (*largest).max(b.len());
             Ok(b.len())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -295,7 +144,7 @@ mod tests {
     }
 
     /// Logs one line in one write, as the JSON formatter does.
-    fn line(writer: &Batched, text: &str) {
+    fn line(writer: &NonBlocking, text: &str) {
         writer
             .make_writer()
             .write_all(format!("{text}\n").as_bytes())
@@ -310,17 +159,13 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn every_line_arrives_in_order_in_few_writes() {
-        let sink = Sink::default();
-        let (writer, guard) =
-            Batched::spawn(sink.clone(), Duration::from_secs(60), 1 << 20, 8 << 20);
-        let threads: Vec<_> = (0..4)
+    fn from_threads(writer: &NonBlocking, threads: usize, each: usize) {
+        let threads: Vec<_> = (0..threads)
             .map(|t| {
                 let writer = writer.clone();
                 std::thread::spawn(move || {
-                    for i in 0..1000 {
-                        line(&writer, &format!("{t} {i}"));
+                    for i in 0..each {
+                        line(&writer, &format!("{t} {i:05}"));
                     }
                 })
             })
@@ -328,30 +173,39 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        // Nothing is written before the buffer fills, the time passes, or the guard goes.
-        assert!(sink.bytes.lock().unwrap().is_empty());
-        drop(guard);
-        let lines = lines(&sink);
-        assert_eq!(lines.len(), 4000);
-        for t in 0..4 {
-            let mine: Vec<usize> = lines
+    }
+
+    fn assert_all_in_order(lines: &[String], threads: usize, each: usize) {
+        assert_eq!(lines.len(), threads * each);
+        for t in 0..threads {
+            let mine: Vec<&String> = lines
                 .iter()
-                .filter_map(|l| l.strip_prefix(&format!("{t} ")))
-                .map(|i| i.parse().unwrap())
+                .filter(|l| l.starts_with(&format!("{t} ")))
                 .collect();
-            assert_eq!(mine, (0..1000).collect::<Vec<_>>(), "thread {t}");
+            assert_eq!(mine.len(), each, "thread {t}");
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "thread {t} out of order"
+            );
         }
-        assert_eq!(*sink.writes.lock().unwrap(), 1);
-        // After the guard, lines are written at once.
-        line(&writer, "late");
-        assert_eq!(self::lines(&sink).last().unwrap(), "late");
     }
 
     #[test]
-    fn lines_are_written_within_the_interval_without_the_guard() {
+    fn every_line_arrives_in_order_in_few_writes_and_the_guard_flushes() {
         let sink = Sink::default();
-        let (writer, _guard) =
-            Batched::spawn(sink.clone(), Duration::from_millis(20), 1 << 20, 8 << 20);
+        let (writer, guard) = non_blocking_with(sink.clone(), Duration::from_secs(1), 1 << 16);
+        from_threads(&writer, 4, 1000);
+        drop(guard);
+        assert_all_in_order(&lines(&sink), 4, 1000);
+        // Paced: the first batch at once, the rest after the pause (one write per 64 KiB).
+        let writes = *sink.writes.lock().unwrap();
+        assert!(writes <= 4, "{writes} writes");
+    }
+
+    #[test]
+    fn lines_are_written_without_the_guard() {
+        let sink = Sink::default();
+        let (writer, _guard) = non_blocking(sink.clone());
         line(&writer, "one");
         let start = Instant::now();
         while sink.bytes.lock().unwrap().is_empty() {
@@ -367,71 +221,10 @@ mod tests {
             delay: Duration::from_millis(2),
             ..Sink::default()
         };
-        // A tiny buffer: loggers wait for the writer thread again and again.
-        let (writer, guard) = Batched::spawn(sink.clone(), Duration::from_millis(1), 64, 256);
-        let threads: Vec<_> = (0..3)
-            .map(|t| {
-                let writer = writer.clone();
-                std::thread::spawn(move || {
-                    for i in 0..200 {
-                        line(&writer, &format!("{t} {i:04}"));
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        // A tiny queue: loggers wait for the log thread again and again.
+        let (writer, guard) = non_blocking_with(sink.clone(), Duration::from_millis(1), 4);
+        from_threads(&writer, 3, 300);
         drop(guard);
-        let lines = lines(&sink);
-        assert_eq!(lines.len(), 600);
-        for t in 0..3 {
-            let mine: Vec<&String> = lines
-                .iter()
-                .filter(|l| l.starts_with(&format!("{t} ")))
-                .collect();
-            assert!(
-                mine.windows(2).all(|w| w[0] < w[1]),
-                "thread {t} out of order"
-            );
-            assert_eq!(mine.len(), 200);
-        }
-        assert!(*sink.writes.lock().unwrap() > 1);
-        // Loggers waited: no batch held much more than the limit (one line of 7 bytes past it).
-        assert!(*sink.largest_write.lock().unwrap() <= 256 + 7);
-    }
-
-    #[test]
-    fn lines_logged_while_the_guard_goes_are_all_written_in_order() {
-        let sink = Sink::default();
-        let (writer, guard) = Batched::spawn(sink.clone(), Duration::from_millis(1), 64, 1024);
-        let threads: Vec<_> = (0..3)
-            .map(|t| {
-                let writer = writer.clone();
-                std::thread::spawn(move || {
-                    for i in 0..2000 {
-                        line(&writer, &format!("{t} {i:04}"));
-                    }
-                })
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(2));
-        drop(guard);
-        for t in threads {
-            t.join().unwrap();
-        }
-        let lines = lines(&sink);
-        assert_eq!(lines.len(), 6000);
-        for t in 0..3 {
-            let mine: Vec<&String> = lines
-                .iter()
-                .filter(|l| l.starts_with(&format!("{t} ")))
-                .collect();
-            assert_eq!(mine.len(), 2000);
-            assert!(
-                mine.windows(2).all(|w| w[0] < w[1]),
-                "thread {t} out of order"
-            );
-        }
+        assert_all_in_order(&lines(&sink), 3, 300);
     }
 }

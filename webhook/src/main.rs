@@ -12,7 +12,7 @@ async fn main() -> std::process::ExitCode {
         .clone()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".into());
-    // Dropped at the end of main: writes out the buffered log lines.
+    // Held for the whole process, dropped at the end of main: writes out the queued log lines.
     let _logs = ws3_webhook::logging::init(&directives);
     match ws3_webhook::serve(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,6 +9,10 @@
 //! Shutdown: `/readyz` fails, the admission listener closes, every connection finishes the
 //! review it is answering and is closed (bounded by the review deadline plus a margin), then
 //! the health port closes.
+//!
+//! The health port is served from a thread of its own ([`HealthServer`]), so that evaluations
+//! holding every runtime worker cannot delay the probes; the admission connections are served
+//! by [`serve_connections`] within [`ConnectionLimits`].
 
 use std::{
     future::Future,
@@ -18,14 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::body::Body;
-use hyper::{body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::{
-    net::TcpListener,
-    sync::{mpsc, watch},
-};
-use tower::ServiceExt;
+use tokio::{net::TcpListener, sync::watch};
 use tracing::{debug, info, warn};
 use ws3_engine::{
     Config, Engine, EngineError, EngineOptions, Limits, NoObjects, ObjectSource, RuleSet,
@@ -36,15 +33,11 @@ use crate::{
     admission::Evaluator,
     api::{AppState, router},
     cluster::ClusterWatches,
-    health::health_router,
+    conn::{ConnectionLimits, serve_connections},
+    health::HealthServer,
     metrics::{Metrics, RESOURCES},
     tls::{ReloadingTls, TlsError, TlsFiles},
 };
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send the request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `serve` is configured with.
 #[derive(Debug, Clone)]
@@ -74,6 +67,8 @@ pub struct ServeOptions {
     /// With live watch caches: wait this long, then judge again a denial by a rule that reads
     /// other objects (an object created just before may not be cached yet). Zero disables it.
     pub cache_settle: Duration,
+    /// Connection cap, handshake, header and idle timeouts, body size of the admission port.
+    pub connections: ConnectionLimits,
 }
 
 impl ServeOptions {
@@ -92,6 +87,7 @@ impl ServeOptions {
             cache_dir: ws3_engine::default_cache_dir(),
             extra_exempt: Vec::new(),
             cache_settle: Duration::from_secs(1),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -162,7 +158,8 @@ pub struct Server {
     cluster: ClusterContext,
     tls: Arc<ReloadingTls>,
     admission: TcpListener,
-    health: TcpListener,
+    /// Served by its own thread and runtime: a std listener.
+    health: std::net::TcpListener,
     metrics: Arc<Metrics>,
     started: Instant,
 }
@@ -178,7 +175,11 @@ impl Server {
                 .map_err(|source| Error::Bind { addr, source })
         };
         let admission = bind(options.addr).await?;
-        let health = bind(options.health_addr).await?;
+        let health =
+            std::net::TcpListener::bind(options.health_addr).map_err(|source| Error::Bind {
+                addr: options.health_addr,
+                source,
+            })?;
         Ok(Self {
             options,
             cluster,
@@ -220,7 +221,6 @@ impl Server {
             started,
         } = self;
         let (drain_tx, drain_rx) = watch::channel(false);
-        let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn({
             let metrics = Arc::clone(&metrics);
             async move {
@@ -231,11 +231,11 @@ impl Server {
             }
         });
 
-        let health_task = tokio::spawn(
-            axum::serve(health, health_router(Arc::clone(&metrics)))
-                .with_graceful_shutdown(signalled(stop_rx.clone()))
-                .into_future(),
-        );
+        let health =
+            HealthServer::start(health, Arc::clone(&metrics)).map_err(|source| Error::Bind {
+                addr: options.health_addr,
+                source,
+            })?;
 
         let (source, watches): (Arc<dyn ObjectSource>, Option<ClusterWatches>) = match &cluster {
             ClusterContext::Kube(client) => {
@@ -265,8 +265,7 @@ impl Server {
                 Err(e) => return Err(Error::Task(e.to_string())),
             },
             () = signalled(drain_rx.clone()) => {
-                let _ = stop_tx.send(true);
-                let _ = health_task.await;
+                health.stop().await;
                 return Ok(());
             }
         };
@@ -300,25 +299,23 @@ impl Server {
             options.slots as usize,
             options.request_timeout,
         )
-        .with_settle(settle);
+        .with_settle(settle)
+        .with_max_body(options.connections.max_body);
         info!(addr = %admission.local_addr().map_or(options.addr, |a| a), "serving admission reviews over HTTPS");
-        serve_tls(
+        serve_connections(
             admission,
             tls,
             router(state),
             drain_rx,
             options.request_timeout + Duration::from_secs(2),
+            options.connections,
         )
         .await;
 
         if let Some(watches) = watches {
             watches.stop();
         }
-        let _ = stop_tx.send(true);
-        health_task
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?
-            .map_err(|e| Error::Task(e.to_string()))?;
+        health.stop().await;
         info!("stopped");
         Ok(())
     }
@@ -358,82 +355,4 @@ fn load_rules(options: &ServeOptions, metrics: Arc<Metrics>) -> Result<Evaluator
 /// Resolves once the flag is set (or its sender is gone).
 async fn signalled(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|set| *set).await;
-}
-
-/// Accepts TLS connections and serves HTTP/1.1 on each until `drain` is set; then lets every
-/// connection finish its current request and waits for them, at most `grace`.
-async fn serve_tls(
-    listener: TcpListener,
-    tls: Arc<ReloadingTls>,
-    app: axum::Router,
-    drain: watch::Receiver<bool>,
-    grace: Duration,
-) {
-    // Every connection task holds a sender; `recv` returns `None` once all are gone.
-    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let stop = signalled(drain.clone());
-    tokio::pin!(stop);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let acceptor = tls.acceptor();
-        let app = app.clone();
-        let alive = alive_tx.clone();
-        let drain = drain.clone();
-        tokio::spawn(async move {
-            let _alive = alive;
-            let _ = tcp.set_nodelay(true);
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = service_fn(move |req: hyper::Request<Incoming>| {
-                app.clone().oneshot(req.map(Body::new))
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(error) = result {
-                        debug!(%peer, %error, "connection ended with an error");
-                    }
-                }
-                () = signalled(drain) => {
-                    conn.as_mut().graceful_shutdown();
-                    if let Err(error) = conn.await {
-                        debug!(%peer, %error, "connection ended with an error while draining");
-                    }
-                }
-            }
-        });
-    }
-    drop(listener);
-    drop(alive_tx);
-    if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
-        warn!(
-            grace_ms = grace.as_millis() as u64,
-            "connections still open after the drain period; closing them"
-        );
-    }
 }

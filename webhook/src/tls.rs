@@ -9,7 +9,6 @@
 
 use std::{
     hash::{DefaultHasher, Hash, Hasher},
-    io::BufReader,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, RwLock},
     time::Duration,
@@ -17,7 +16,10 @@ use std::{
 
 use rustls::{
     RootCertStore, ServerConfig,
-    pki_types::{CertificateDer, PrivateKeyDer},
+    pki_types::{
+        CertificateDer, PrivateKeyDer,
+        pem::{self, PemObject},
+    },
     server::WebPkiClientVerifier,
 };
 use tokio_rustls::TlsAcceptor;
@@ -34,6 +36,16 @@ pub enum TlsError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// A file is not well-formed PEM.
+    #[error("cannot read {path} as PEM ({what}): {message}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// `certificate` or `private key`.
+        what: &'static str,
+        /// What is wrong (never the file's content).
+        message: String,
     },
     /// A file holds no PEM item of the expected type.
     #[error("{path} holds no PEM {what}")]
@@ -80,13 +92,24 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
+/// A PEM error as it may be shown: for a key file, without the decoder's details (they quote
+/// bytes of the file).
+fn pem_error(path: &Path, what: &'static str, error: &pem::Error) -> TlsError {
+    let message = match error {
+        pem::Error::Base64Decode(_) if what == "private key" => "base64 decode error".to_owned(),
+        other => other.to_string(),
+    };
+    TlsError::Pem {
+        path: path.to_owned(),
+        what,
+        message,
+    }
+}
+
 fn certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = rustls_pemfile::certs(&mut BufReader::new(pem))
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        .map_err(|e| pem_error(path, "certificate", &e))?;
     if certs.is_empty() {
         return Err(TlsError::Missing {
             path: path.to_owned(),
@@ -97,15 +120,13 @@ fn certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsErr
 }
 
 fn key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
-    rustls_pemfile::private_key(&mut BufReader::new(pem))
-        .map_err(|source| TlsError::Read {
-            path: path.to_owned(),
-            source,
-        })?
-        .ok_or_else(|| TlsError::Missing {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => TlsError::Missing {
             path: path.to_owned(),
             what: "private key",
-        })
+        },
+        other => pem_error(path, "private key", &other),
+    })
 }
 
 /// The current contents of the files, read together.

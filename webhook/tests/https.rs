@@ -559,3 +559,384 @@ async fn tls_1_2_and_1_3_are_served() {
     }
     server.shutdown().await;
 }
+
+/// The admission router behind [`ws3_webhook::serve_connections`] on loopback, without the rest
+/// of the server: connection limits, and the health port next to busy evaluations.
+struct Edge {
+    addr: std::net::SocketAddr,
+    ca: pki::Ca,
+    state: ws3_webhook::AppState,
+    drain: tokio::sync::watch::Sender<bool>,
+    _dir: TempDir,
+}
+
+/// Starts an edge on the current runtime with the standard test rules (the looping one stops at
+/// `deadline`).
+async fn edge(
+    limits: ws3_webhook::ConnectionLimits,
+    slots: usize,
+    deadline: Duration,
+    request_timeout: Duration,
+) -> Edge {
+    use ws3_engine::{Mode, OnError};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki::Ca::new("ws3 edge CA");
+    let leaf = ca.server();
+    std::fs::write(dir.path().join("tls.crt"), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.path().join("tls.key"), &leaf.key_pem).unwrap();
+    let tls = ws3_webhook::tls::ReloadingTls::load(TlsFiles {
+        cert: dir.path().join("tls.crt"),
+        key: dir.path().join("tls.key"),
+        client_ca: None,
+    })
+    .unwrap();
+    let engine = engine(u64::try_from(deadline.as_millis()).unwrap());
+    let rules = rule_set(
+        &engine,
+        &standard_rules()
+            .into_iter()
+            .map(|r| (r, Mode::Enforce, OnError::Deny))
+            .collect::<Vec<_>>(),
+        &[],
+        &[],
+    );
+    let metrics = Arc::new(ws3_webhook::metrics::Metrics::new());
+    metrics.register_rules(standard_rules().iter().map(|r| r.id));
+    let evaluator = Arc::new(ws3_webhook::admission::Evaluator::new(
+        engine,
+        rules,
+        Arc::clone(&metrics),
+    ));
+    let state = ws3_webhook::AppState::new(
+        evaluator,
+        Arc::new(FakeSource::default()),
+        slots,
+        request_timeout,
+    )
+    .with_max_body(limits.max_body);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (drain, drained) = tokio::sync::watch::channel(false);
+    tokio::spawn(ws3_webhook::serve_connections(
+        listener,
+        Arc::new(tls),
+        ws3_webhook::router(state.clone()),
+        drained,
+        Duration::from_secs(1),
+        limits,
+    ));
+    Edge {
+        addr,
+        ca,
+        state,
+        drain,
+        _dir: dir,
+    }
+}
+
+impl Edge {
+    fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        client::config(&[&self.ca.pem], None)
+    }
+
+    /// A TLS stream to the edge, without HTTP on top.
+    async fn raw(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        tokio_rustls::TlsConnector::from(self.client_config())
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads until the server closes the stream; panics if it is still open after a minute.
+async fn closed_by_server(stream: &mut (impl tokio::io::AsyncRead + Unpin)) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the server kept the connection open"),
+        }
+    }
+}
+
+/// Sends one request by hand and reads its response: status and body.
+async fn raw_post(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::AsyncWriteExt;
+    let request = format!(
+        "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_response(stream).await
+}
+
+async fn read_response(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before a response");
+        bytes.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap();
+        if body.len() >= length {
+            let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+            return (status, body.to_owned());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_holds_new_connections_until_one_closes() {
+    let limits = ws3_webhook::ConnectionLimits {
+        max_connections: 2,
+        ..Default::default()
+    };
+    let edge = edge(limits, 2, Duration::from_secs(1), Duration::from_secs(8)).await;
+    let body = fixture("secret-create-manifest-secret-015");
+    let mut first = client::connect(edge.addr, &edge.client_config())
+        .await
+        .unwrap();
+    let mut second = client::connect(edge.addr, &edge.client_config())
+        .await
+        .unwrap();
+    for conn in [&mut first, &mut second] {
+        assert_eq!(review(conn, &body).await["response"]["allowed"], true);
+    }
+    // A third connection waits to be accepted: its handshake does not finish.
+    let (addr, config) = (edge.addr, edge.client_config());
+    let third = tokio::spawn(async move { client::connect(addr, &config).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "a third connection was served");
+    // Once one closes, it is served.
+    drop(first);
+    let mut third = tokio::time::timeout(Duration::from_secs(60), third)
+        .await
+        .expect("the third connection was never accepted")
+        .unwrap()
+        .unwrap();
+    assert_eq!(review(&mut third, &body).await["response"]["allowed"], true);
+    assert_eq!(
+        review(&mut second, &body).await["response"]["allowed"],
+        true
+    );
+    let _ = edge.drain.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_slow_clients_are_cut_off_while_idle_keep_alive_connections_stay() {
+    use tokio::io::AsyncWriteExt;
+    let limits = ws3_webhook::ConnectionLimits {
+        handshake_timeout: Duration::from_millis(300),
+        header_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let edge = edge(limits, 2, Duration::from_secs(1), Duration::from_secs(8)).await;
+    let body = fixture("secret-create-manifest-secret-015");
+
+    // A keep-alive connection that stays idle well past the header timeout still serves.
+    let mut kept = edge.raw().await;
+    assert_eq!(raw_post(&mut kept, &body).await.0, 200);
+
+    // No TLS handshake at all.
+    let mut tcp = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
+    closed_by_server(&mut tcp).await;
+    // A handshake, then not a byte.
+    let mut silent = edge.raw().await;
+    closed_by_server(&mut silent).await;
+    // Half the headers, then nothing (slowloris).
+    let mut slow = edge.raw().await;
+    slow.write_all(b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-")
+        .await
+        .unwrap();
+    closed_by_server(&mut slow).await;
+
+    let (status, text) = raw_post(&mut kept, &body).await;
+    assert_eq!(status, 200, "{text}");
+    let _ = edge.drain.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    let limits = ws3_webhook::ConnectionLimits {
+        idle_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let edge = edge(limits, 2, Duration::from_secs(1), Duration::from_secs(8)).await;
+    let mut conn = edge.raw().await;
+    let (status, _) = raw_post(&mut conn, &fixture("secret-create-manifest-secret-015")).await;
+    assert_eq!(status, 200);
+    closed_by_server(&mut conn).await;
+    let _ = edge.drain.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_configured_limit_or_too_slow_are_refused() {
+    use tokio::io::AsyncWriteExt;
+    let limits = ws3_webhook::ConnectionLimits {
+        max_body: 4 << 10,
+        ..Default::default()
+    };
+    let edge = edge(
+        limits,
+        2,
+        Duration::from_secs(1),
+        Duration::from_millis(500),
+    )
+    .await;
+    // Declared too large.
+    let mut conn = edge.raw().await;
+    let (status, text) = raw_post(&mut conn, &"x".repeat(5 << 10)).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("4 KiB limit"), "{text}");
+    // Undeclared (chunked) and too large.
+    let mut conn = client::connect(edge.addr, &edge.client_config())
+        .await
+        .unwrap();
+    let chunks = futures::stream::iter(
+        (0..8).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; 1024]))),
+    );
+    let (status, text) = conn
+        .post("/validate", axum::body::Body::from_stream(chunks))
+        .await
+        .unwrap();
+    assert_eq!(status, 413, "{text}");
+    // Within the limit but never finished: answered within the review deadline.
+    let mut conn = edge.raw().await;
+    conn.write_all(
+        b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"apiVersion\"",
+    )
+    .await
+    .unwrap();
+    let (status, text) = tokio::time::timeout(Duration::from_secs(60), read_response(&mut conn))
+        .await
+        .expect("no answer to a body that never ends");
+    assert_eq!(status, 408, "{text}");
+    assert!(text.contains("did not arrive"), "{text}");
+    // The limits change nothing for a well-formed review.
+    let mut conn = edge.raw().await;
+    let (status, text) = raw_post(&mut conn, &fixture("secret-create-manifest-secret-015")).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(edge.state.max_body == 4 << 10);
+    let _ = edge.drain.send(true);
+}
+
+/// A plain HTTP/1.0 GET on a std socket, independent of any tokio runtime: status and body,
+/// or an error once `timeout` passes without an answer.
+fn blocking_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    write!(tcp, "GET {path} HTTP/1.0\r\nhost: localhost\r\n\r\n")?;
+    let mut text = String::new();
+    tcp.read_to_string(&mut text)?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {text}")))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, body))
+}
+
+/// Every evaluation slot runs a rule that loops until its 8 s deadline, inline on the runtime's
+/// two workers, so the runtime cannot poll anything else. The health port, on its own thread,
+/// still answers at once. (Served by the admission runtime instead, the probes would wait for
+/// the loops to end and time out after 2 s.)
+#[test]
+fn health_answers_while_every_evaluation_slot_runs_a_slow_rule() {
+    let admission = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let slots = 2;
+    let edge = admission.block_on(edge(
+        ws3_webhook::ConnectionLimits::default(),
+        slots,
+        Duration::from_secs(8),
+        Duration::from_secs(20),
+    ));
+    let metrics = Arc::clone(&edge.state.metrics);
+    metrics.set_modules_ready();
+    for resource in ws3_webhook::metrics::RESOURCES {
+        metrics.set_cache_synced(resource, true);
+    }
+    let health = admission.block_on(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        ws3_webhook::HealthServer::start(listener, Arc::clone(&metrics)).unwrap()
+    });
+    let health_addr = health.local_addr();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            blocking_get(health_addr, path, Duration::from_secs(10))
+                .unwrap()
+                .0,
+            200
+        );
+    }
+
+    // The clients run on a runtime of their own.
+    let clients = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let looping = fixture("service-create-db-headless-004");
+    clients.block_on(async {
+        for _ in 0..slots * 2 {
+            let (addr, config, body) = (edge.addr, edge.client_config(), looping.clone());
+            tokio::spawn(async move {
+                let mut conn = client::connect(addr, &config).await.unwrap();
+                let _ = conn.post("/validate", body).await;
+            });
+        }
+        // Every slot is taken by a looping evaluation.
+        for _ in 0..6000 {
+            if edge.state.slots.available_permits() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(edge.state.slots.available_permits(), 0);
+    });
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let (status, text) = blocking_get(health_addr, path, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("{path} did not answer while the slots were busy: {e}"));
+        assert_eq!(status, 200, "{path}: {text}");
+        if path == "/metrics" {
+            assert!(text.contains("ws3_admission_in_flight "), "{text}");
+            assert!(!text.contains("ws3_admission_in_flight 0"), "{text}");
+        }
+    }
+    drop(health);
+    admission.shutdown_background();
+}

@@ -213,7 +213,10 @@ async fn health_endpoints() {
     assert_eq!(get("/readyz").await.0, StatusCode::OK);
     let (status, ct, text) = get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(ct.unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        ct.unwrap()
+            .starts_with("application/openmetrics-text; version=1.0.0")
+    );
     assert!(
         text.contains("# TYPE ws3_admission_request_duration_seconds histogram"),
         "{text}"
@@ -237,14 +240,15 @@ impl std::io::Write for LogSink {
 #[tokio::test(flavor = "current_thread")]
 async fn one_json_log_line_per_decision_naming_the_request_not_its_content() {
     let sink = LogSink::default();
-    let (writer, guard) = ws3_webhook::logging::Batched::spawn(
-        sink.clone(),
-        Duration::from_secs(60),
-        1 << 20,
-        8 << 20,
-    );
+    let (writer, guard) = ws3_webhook::logging::non_blocking(sink.clone());
+    // tracing caches whether each call site is enabled. While only one subscriber exists in the
+    // process (this scoped one), it asks the subscriber of the thread that first reaches a call
+    // site, so a site first reached by a test running in parallel (no subscriber) would stay off
+    // here. With a second live dispatcher it asks every subscriber.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _default =
         tracing::subscriber::set_default(ws3_webhook::logging::subscriber("info", writer));
+    tracing::callsite::rebuild_interest_cache();
     let (app, _) = app(2, Duration::from_secs(8));
     let reviews = [
         "statefulset-create-db-006",
@@ -255,6 +259,7 @@ async fn one_json_log_line_per_decision_naming_the_request_not_its_content() {
         let (status, _) = post(&app, fixture(name), None).await;
         assert_eq!(status, StatusCode::OK);
     }
+    // The guard writes out every queued line when it goes, as at the end of `main`.
     drop(guard);
     let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     let decisions: Vec<Value> = text
@@ -291,4 +296,110 @@ async fn one_json_log_line_per_decision_naming_the_request_not_its_content() {
     ] {
         assert!(!text.contains(content), "{content} logged: {text}");
     }
+}
+
+/// A review of `group/kind` named by the caller, otherwise like a captured one.
+fn review_of(group: &str, kind: &str, operation: &str, i: usize) -> String {
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("uid-{i}"),
+            "kind": {"group": group, "version": "v1", "kind": kind},
+            "resource": {"group": group, "version": "v1", "resource": "things"},
+            "name": format!("thing-{i}"),
+            "namespace": "default",
+            "operation": operation,
+            "userInfo": {"username": format!("user-{i}")},
+            "object": {"apiVersion": "v1", "kind": kind, "metadata": {"name": format!("thing-{i}")}},
+        }
+    })
+    .to_string()
+}
+
+/// The series of the exposition: every line that is not a comment.
+fn series(metrics: &Metrics) -> Vec<String> {
+    metrics
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit_once(' ').map_or(l, |(name, _)| name).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_flood_of_odd_requests_cannot_grow_the_metrics() {
+    let (app, metrics) = app(2, Duration::from_secs(8));
+    // A pseudo-random sequence (xorshift), the same on every run.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let operations = ["CREATE", "UPDATE", "DELETE", "CONNECT", "PATCH"];
+    let mut after_a_thousand = Vec::new();
+    for i in 0..10_000 {
+        let r = next();
+        let body = match r % 8 {
+            // A kind a rule reviews.
+            0 => review_of("apps", "StatefulSet", operations[(r >> 8) as usize % 3], i),
+            // Same name, another group: no rule reviews it.
+            1 => review_of("example.com", "StatefulSet", "CREATE", i),
+            // Not a review at all.
+            2 => format!("{{\"kind\": {r}"),
+            _ => review_of(
+                &format!("g{}.example.com", r >> 40),
+                &format!("Kind{r:x}\"\n{{}}"),
+                operations[(r >> 8) as usize % operations.len()],
+                i,
+            ),
+        };
+        let (status, text) = post(&app, body, None).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "{status}: {text}"
+        );
+        if i == 999 {
+            after_a_thousand = series(&metrics);
+        }
+    }
+    let text = metrics.render();
+    let series = series(&metrics);
+    // The same series after 1,000 requests and after 10,000: the label values come from fixed
+    // sets, all seen by then.
+    assert_eq!(series, after_a_thousand, "{text}");
+    assert!(series.len() < 200, "{} series: {text}", series.len());
+    let requests: Vec<&String> = series
+        .iter()
+        .filter(|s| s.starts_with("ws3_admission_requests_total"))
+        .collect();
+    for s in &requests {
+        assert!(
+            s.contains("kind=\"StatefulSet\"") || s.contains("kind=\"other\""),
+            "{s}"
+        );
+        assert!(!s.contains("Kind") && !s.contains("example.com"), "{s}");
+    }
+    assert!(
+        text.contains(
+            "ws3_admission_requests_total{kind=\"other\",operation=\"CREATE\",decision=\"allowed\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "ws3_admission_requests_total{kind=\"other\",operation=\"other\",decision=\"invalid\"}"
+        ),
+        "{text}"
+    );
+    // Every request was counted.
+    let total: u64 = metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("ws3_admission_requests_total"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum();
+    assert_eq!(total, 10_000);
 }

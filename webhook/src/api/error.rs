@@ -45,18 +45,28 @@ impl From<ParseError> for ApiError {
     }
 }
 
-impl From<BytesRejection> for ApiError {
-    fn from(rejection: BytesRejection) -> Self {
+impl ApiError {
+    /// A body that could not be read whole; `max_body` is the limit it may have hit.
+    fn body(rejection: &BytesRejection, max_body: usize) -> Self {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
             format!(
-                "the AdmissionReview body is larger than the {} MiB limit",
-                super::MAX_BODY >> 20
+                "the AdmissionReview body is larger than the {} limit",
+                size(max_body)
             )
         } else {
             format!("cannot read the request body: {}", rejection.body_text())
         };
         Self::new(status, message)
+    }
+}
+
+/// `3 MiB`, `512 KiB` or `1000 bytes`.
+pub fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 
@@ -66,10 +76,10 @@ impl From<BytesRejection> for ApiError {
 #[derive(Debug)]
 pub struct AdmissionBody(pub ReviewRequest);
 
-impl<S: Send + Sync> FromRequest<S> for AdmissionBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+impl AdmissionBody {
+    /// Reads the review from a request whose body may hold up to `max_body` bytes (the limit
+    /// the router's `DefaultBodyLimit` sets; it only names it in the 413 message).
+    pub async fn read(req: Request, max_body: usize) -> Result<Self, ApiError> {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
             if !ct.starts_with("application/json") && !ct.contains("+json") {
@@ -81,7 +91,9 @@ impl<S: Send + Sync> FromRequest<S> for AdmissionBody {
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await?;
+        let bytes = Bytes::from_request(req, &())
+            .await
+            .map_err(|rejection| ApiError::body(&rejection, max_body))?;
         if bytes.is_empty() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -4,12 +4,17 @@ use std::{sync::Arc, time::Instant};
 
 use axum::{
     Json,
-    extract::{FromRequest, Request, State},
+    extract::{Request, State},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use tracing::{debug, info, warn};
 
-use super::{AppState, error::AdmissionBody, placement};
+use super::{
+    AppState,
+    error::{AdmissionBody, ApiError},
+    placement,
+};
 use crate::admission::{Decision, ReviewRequest, response};
 
 /// Judges one AdmissionReview. Reviews that need no rule are answered at once; the others wait
@@ -20,19 +25,28 @@ pub async fn validate(State(state): State<AppState>, request: Request) -> Respon
     let started = Instant::now();
     let metrics = Arc::clone(&state.metrics);
     let _in_flight = metrics.in_flight();
-    let req = match AdmissionBody::from_request(request, &()).await {
-        Ok(AdmissionBody(req)) => Arc::new(req),
-        Err(error) => {
-            warn!(status = error.status.as_u16(), error = %error.message, "rejected a request that is not an AdmissionReview");
-            state.metrics.request("", "", "invalid", started.elapsed());
-            return error.into_response();
+    // A body trickled in byte by byte gets no longer than a review would.
+    let body = AdmissionBody::read(request, state.max_body);
+    let req = match tokio::time::timeout(state.request_timeout, body).await {
+        Ok(Ok(AdmissionBody(req))) => Arc::new(req),
+        Ok(Err(error)) => return invalid(&state, error, started),
+        Err(_) => {
+            let error = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within the {:?} review deadline",
+                    state.request_timeout
+                ),
+            );
+            return invalid(&state, error, started);
         }
     };
     // No span per review: the JSON lines carry no span fields, so every event of a review
     // names its uid itself (a span would cost a tenth of the review's CPU for nothing).
     let decision = judge(&state, &req).await;
     let latency = started.elapsed();
-    state.metrics.request(
+    state.metrics.review(
+        &req.kind.group,
         &req.kind.kind,
         req.operation_str(),
         decision.as_str(),
@@ -40,6 +54,13 @@ pub async fn validate(State(state): State<AppState>, request: Request) -> Respon
     );
     log_decision(&req, &decision, latency);
     Json(response(&decision, &req.uid).into_review()).into_response()
+}
+
+/// Answers a request that is not a readable AdmissionReview with its HTTP error.
+fn invalid(state: &AppState, error: ApiError, started: Instant) -> Response {
+    warn!(status = error.status.as_u16(), error = %error.message, "rejected a request that is not an AdmissionReview");
+    state.metrics.invalid(started.elapsed());
+    error.into_response()
 }
 
 async fn judge(state: &AppState, req: &Arc<ReviewRequest>) -> Decision {

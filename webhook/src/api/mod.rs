@@ -13,8 +13,8 @@ use ws3_engine::ObjectSource;
 use self::placement::Placement;
 use crate::{admission::Evaluator, metrics::Metrics};
 
-/// Largest AdmissionReview body accepted; larger ones get 413. The API server caps objects at
-/// about 1.5 MiB, and a review of an UPDATE carries two of them.
+/// Largest AdmissionReview body accepted by default; larger ones get 413. The API server caps
+/// objects at about 1.5 MiB, and a review of an UPDATE carries two of them.
 pub const MAX_BODY: usize = 3 << 20;
 
 /// What the admission handler needs. Cheap to clone.
@@ -35,6 +35,8 @@ pub struct AppState {
     /// How long to wait before judging again a denial by a rule that reads other objects (the
     /// watch caches may lag an object created just before); zero never judges again.
     pub settle: Duration,
+    /// Largest AdmissionReview body accepted, in bytes; larger ones get 413.
+    pub max_body: usize,
 }
 
 impl std::fmt::Debug for AppState {
@@ -42,12 +44,14 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("slots", &self.slots.available_permits())
             .field("request_timeout", &self.request_timeout)
+            .field("max_body", &self.max_body)
             .finish_non_exhaustive()
     }
 }
 
 impl AppState {
-    /// State with `slots` concurrent evaluations.
+    /// State with `slots` concurrent evaluations. Registers the kinds the rules review with the
+    /// metrics (the `kind` label of every other kind is `other`).
     pub fn new(
         evaluator: Arc<Evaluator>,
         source: Arc<dyn ObjectSource>,
@@ -55,6 +59,8 @@ impl AppState {
         request_timeout: Duration,
     ) -> Self {
         let metrics = Arc::clone(evaluator.metrics());
+        let reviewed = evaluator.rules().registration().reviewed_kinds;
+        metrics.register_kinds(reviewed.iter().map(|k| (k.group.as_str(), k.kind.as_str())));
         Self {
             evaluator,
             source,
@@ -63,7 +69,15 @@ impl AppState {
             placement: Arc::new(Placement::new()),
             request_timeout,
             settle: Duration::ZERO,
+            max_body: MAX_BODY,
         }
+    }
+
+    /// Accepts bodies up to `max_body` bytes (see [`AppState::max_body`]).
+    #[must_use]
+    pub fn with_max_body(mut self, max_body: usize) -> Self {
+        self.max_body = max_body;
+        self
     }
 
     /// Judges a denial by a cross-object rule again after `settle` (see [`AppState::settle`]).
@@ -78,6 +92,6 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/validate", post(handlers::validate))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(state.max_body))
         .with_state(state)
 }

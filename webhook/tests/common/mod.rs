@@ -244,13 +244,13 @@ pub mod client {
     use hyper_util::rt::TokioIo;
     use rustls::{
         ClientConfig, RootCertStore,
-        pki_types::{CertificateDer, PrivateKeyDer, ServerName},
+        pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject},
     };
     use tokio::net::TcpStream;
     use tokio_rustls::TlsConnector;
 
     fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
-        rustls_pemfile::certs(&mut pem.as_bytes())
+        CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<_, _>>()
             .unwrap()
     }
@@ -279,9 +279,7 @@ pub mod client {
                 .with_root_certificates(roots);
         let config = match client {
             Some((cert, key)) => {
-                let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key.as_bytes())
-                    .unwrap()
-                    .unwrap();
+                let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
                 builder.with_client_auth_cert(certs(cert), key).unwrap()
             }
             None => builder.with_no_client_auth(),
