@@ -53,7 +53,8 @@ trap cleanup EXIT
 if [ -n "${WS3_WEBHOOK_BIN:-}" ]; then
   bin=$WS3_WEBHOOK_BIN
 else
-  cargo rustc --release --quiet -p ws3-webhook --bin ws3-webhook -- -C target-feature=+crt-static
+  # Static (glibc, static-pie); symbols kept for backtraces, the line tables dropped (181 MB -> 41 MB).
+  cargo rustc --release --quiet -p ws3-webhook --bin ws3-webhook -- -C target-feature=+crt-static -C strip=debuginfo
   bin=$target_dir/release/ws3-webhook
 fi
 if readelf -lW "$bin" | grep -q 'program interpreter' || readelf -dW "$bin" | grep -q '(NEEDED)'; then
@@ -62,7 +63,7 @@ if readelf -lW "$bin" | grep -q 'program interpreter' || readelf -dW "$bin" | gr
   fail "$bin is dynamically linked"
   finish
 fi
-pass "$bin is statically linked ($(readelf -hW "$bin" | sed -n 's/^ *Type: *//p'))"
+pass "$bin is statically linked (no ELF interpreter, no shared library)"
 
 # 2. The image, from a context holding nothing but the binary.
 context=$work/context
@@ -96,14 +97,22 @@ if [ "$files" = "./ws3-webhook " ]; then
 else
   fail "the image holds: $files"
 fi
-out=$(env -i chroot --userspec=65532:65532 "$rootfs" /ws3-webhook --version 2>&1) || true
+chroot=$(command -v chroot) # env -i clears PATH
+out=$(env -i "$chroot" --userspec=65532:65532 "$rootfs" /ws3-webhook --version 2>&1) || true
 if [ "$out" = "ws3-webhook $version" ]; then
   pass "chroot --userspec=65532:65532: /ws3-webhook --version prints '$out'"
 else
   fail "/ws3-webhook --version printed '$out', want 'ws3-webhook $version'"
 fi
 
-# 4. serve, configured as the chart configures the pod.
+# 4. serve, configured as the chart configures the pod. A container runtime gives every
+# container /dev/null, zero, random and urandom; the chroot gets the same (the static binary
+# reads randomness from /dev/urandom: glibc's getrandom cannot be looked up without a dynamic
+# loader, so the getrandom crate falls back to the device).
+mkdir -p "$rootfs/dev"
+for dev in null:3 zero:5 random:8 urandom:9; do
+  mknod -m 0666 "$rootfs/dev/${dev%:*}" c 1 "${dev#*:}"
+done
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 https_port=$(free_port)
 health_port=$(free_port)
@@ -116,7 +125,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=ws3-webhook.ws3.svc 
   -keyout "$tls/tls.key" -out "$tls/tls.crt" 2>/dev/null
 cp "$tls/tls.crt" "$sa/ca.crt"
 echo ws3 >"$sa/namespace"
-echo not-a-token >"$sa/token"
+printf not-a-real-token >"$sa/token" # no newline, as the kubelet writes it
 chown -R 65532:65532 "$rootfs/etc/ws3"
 chmod 0400 "$tls/tls.key"
 
@@ -124,7 +133,7 @@ env -i KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$api_port" \
   WS3_ADDR="127.0.0.1:$https_port" WS3_HEALTH_ADDR="127.0.0.1:$health_port" \
   WS3_CERT=/etc/ws3/tls/tls.crt WS3_KEY=/etc/ws3/tls/tls.key POD_NAMESPACE=ws3 \
   WS3_SHUTDOWN_DELAY=0 WS3_LOG=info \
-  chroot --userspec=65532:65532 "$rootfs" /ws3-webhook serve >"$work/serve.log" 2>&1 &
+  "$chroot" --userspec=65532:65532 "$rootfs" /ws3-webhook serve >"$work/serve.log" 2>&1 &
 server_pid=$!
 
 # curl_until URL WANT: the body of URL once it contains WANT (50 tries, 0.2 s apart).
