@@ -52,5 +52,12 @@ step "serving-cert tooling and Helm chart"
 sh certs/test.sh
 sh charts/test.sh
 
+step "ws3-webhook container image: podman build offline, checked in a chroot of its root filesystem"
+if ! command -v podman >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman >/dev/null
+fi
+bash tests/container/test.sh
+
 echo
 echo "all checks passed"
