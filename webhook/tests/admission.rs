@@ -96,9 +96,21 @@ fn dry_run_is_judged_the_same_way() {
     let body = fixture("statefulset-update-db-028");
     let req = review(&body);
     assert!(req.dry_run);
-    let d = ev.evaluate(&req, &source());
-    assert!(!d.allowed);
-    assert_eq!(d.denied_by, ["test-deny"]);
+    let dry = ev.evaluate(&req, &source());
+    let real = ev.evaluate(
+        &review(&body.replace("\"dryRun\":true", "\"dryRun\":false")),
+        &source(),
+    );
+    assert_eq!(dry, real);
+    // The old StatefulSet had the violation already: an existing one, not a new one.
+    assert!(dry.allowed, "{dry:?}");
+    assert!(
+        dry.warnings
+            .iter()
+            .any(|w| w.contains("existing violation") && w.contains("[test-deny]")),
+        "{:?}",
+        dry.warnings
+    );
 }
 
 #[test]
@@ -147,6 +159,11 @@ fn exempt_namespaces_are_allowed_at_once() {
     assert_eq!(d.skipped, Some(Skip::ExemptNamespace));
     assert!(d.allowed);
     // A Namespace's own request is judged by its name.
+    let ev = evaluator(&[(
+        TestRule::new("test-ns", &[("", "Namespace")], Behaviour::Trap),
+        Mode::Enforce,
+        OnError::Deny,
+    )]);
     let body = fixture("namespace-create-codewizard-002").replace("codewizard", "kube-system");
     assert_eq!(
         ev.skip(&review(&body), &source()),

@@ -184,11 +184,18 @@ async fn captured_reviews_over_tls() {
         "{response}"
     );
 
-    // Dry run: the same verdict.
+    // A dry-run UPDATE that keeps the violation the StatefulSet already had: allowed, with the
+    // finding as an existing violation.
     let body = fixture("statefulset-update-db-028");
     let response = &review(&mut conn, &body).await["response"];
     assert_eq!(response["uid"], uid(&body));
-    assert_eq!(response["allowed"], false);
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(
+        response["warnings"]
+            .to_string()
+            .contains("existing violation, not introduced by this change: [test-deny]"),
+        "{response}"
+    );
 
     // Suppressed: allowed with a warning naming the rule.
     let body = with_ignore(&fixture("statefulset-create-web-013"), "test-deny");
