@@ -1,17 +1,35 @@
 //! Finding and reading the files to lint.
 //!
-//! Files are taken as given; directories are walked recursively for `*.yaml`, `*.yml` and
-//! `*.json` (in name order, skipping hidden entries and symlinked directories); `-` is standard
-//! input, named `<stdin>`. The same file given twice is read once.
+//! A path named on the command line is read whatever its name, hidden or not; `-` is standard
+//! input, named `<stdin>`. Directories are walked with the `ignore` crate (ripgrep's walker),
+//! in name order, for `*.yaml`, `*.yml` and `*.json`:
+//! - `.gitignore` (inside a git repository), `.ignore` and `.git/info/exclude` are honoured,
+//!   so a gitignored `target/` or `node_modules/` is not walked; the user's global git
+//!   excludes are not read, so that a run gives the same result on every machine;
+//! - hidden entries (names starting with `.`) below a named directory are skipped and counted
+//!   ([`Discovery::hidden_skipped`]); `.git` is skipped without being counted;
+//! - symbolic links are not followed into directories (a notice says so); a link to a file is
+//!   read; a broken link, a FIFO, a socket or a device with a manifest's name is a problem.
+//!
+//! Only regular files are read, at most [`MAX_FILE_BYTES`] each (standard input too): the type
+//! is checked before a file is opened, so a FIFO never blocks the run. The same file given
+//! twice is read once.
 
 use std::{
     collections::HashSet,
     fs,
     io::Read,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
 };
 
-use crate::error::{Notice, Problem};
+pub use ws3_engine::files::MAX_FILE_BYTES;
+use ws3_engine::files::{file_type_name, read_capped, read_regular_file};
+
+use crate::{
+    error::{Notice, Problem, ProblemKind},
+    escape::display_name,
+};
 
 /// The name standard input is shown as.
 pub const STDIN_NAME: &str = "<stdin>";
@@ -19,7 +37,8 @@ pub const STDIN_NAME: &str = "<stdin>";
 /// One input file with its text.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    /// The name shown in output: the path as given, or `<stdin>`.
+    /// The name shown in output: the path as given, or `<stdin>`, with control characters
+    /// escaped ([`display_name`]).
     pub name: String,
     /// The text (a UTF-8 byte-order mark removed).
     pub text: String,
@@ -28,15 +47,17 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    /// A file from its name and text.
+    /// A file from its name and text. Lines end at `\n`, `\r\n` or a lone `\r`, as the YAML
+    /// parser counts them, so that positions and line numbers agree.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let mut text = text.into();
         if text.starts_with('\u{feff}') {
             text.drain(..'\u{feff}'.len_utf8());
         }
-        let line_starts = std::iter::once(0).chain(memchr_newlines(&text)).collect();
+        let name: String = name.into();
+        let line_starts = std::iter::once(0).chain(line_breaks(&text)).collect();
         Self {
-            name: name.into(),
+            name: display_name(&name).into_owned(),
             text,
             line_starts,
         }
@@ -57,11 +78,14 @@ impl SourceFile {
     }
 }
 
-fn memchr_newlines(text: &str) -> impl Iterator<Item = usize> + '_ {
-    text.bytes()
-        .enumerate()
-        .filter(|&(_, b)| b == b'\n')
-        .map(|(i, _)| i + 1)
+/// Where each line after the first starts: after `\n`, and after a `\r` not followed by `\n`.
+fn line_breaks(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let b = text.as_bytes();
+    b.iter().enumerate().filter_map(move |(i, &c)| match c {
+        b'\n' => Some(i + 1),
+        b'\r' if b.get(i + 1) != Some(&b'\n') => Some(i + 1),
+        _ => None,
+    })
 }
 
 /// What the command line names.
@@ -75,13 +99,16 @@ pub enum Input {
 
 /// What discovery found.
 #[derive(Debug, Default)]
-pub struct Discovered {
+pub struct Discovery {
     /// Inputs in order.
     pub inputs: Vec<Input>,
-    /// Paths that cannot be read.
+    /// Paths that cannot be read: missing, unreadable, broken links, FIFOs, sockets, devices.
     pub problems: Vec<Problem>,
-    /// Directories without manifests.
+    /// Directories without manifests, hidden entries and linked directories skipped.
     pub notices: Vec<Notice>,
+    /// Hidden entries (files with a manifest's name and directories, `.git` aside) skipped
+    /// below the directories named: "N hidden entries skipped".
+    pub hidden_skipped: usize,
 }
 
 /// Whether a file found in a directory is linted.
@@ -93,9 +120,14 @@ fn is_manifest(path: &Path) -> bool {
     })
 }
 
+/// A path as output shows it.
+fn shown(path: &Path) -> String {
+    display_name(&path.display().to_string()).into_owned()
+}
+
 /// Expands the command-line paths into inputs.
-pub fn discover(paths: &[PathBuf]) -> Discovered {
-    let mut found = Discovered::default();
+pub fn discover(paths: &[PathBuf]) -> Discovery {
+    let mut found = Discovery::default();
     let mut seen = HashSet::new();
     let mut stdin_seen = false;
     for path in paths {
@@ -107,8 +139,12 @@ pub fn discover(paths: &[PathBuf]) -> Discovered {
             continue;
         }
         match fs::metadata(path) {
+            Err(e) if path.symlink_metadata().is_ok() => found.problems.push(Problem::io(
+                shown(path),
+                format!("broken symbolic link: {}", io_reason(&e)),
+            )),
             Err(e) => found.problems.push(Problem::io(
-                path.display().to_string(),
+                shown(path),
                 format!("cannot read: {}", io_reason(&e)),
             )),
             Ok(meta) if meta.is_dir() => {
@@ -116,52 +152,159 @@ pub fn discover(paths: &[PathBuf]) -> Discovered {
                 walk(path, &mut found, &mut seen);
                 if found.inputs.len() == before {
                     found.notices.push(Notice {
-                        file: Some(path.display().to_string()),
+                        file: Some(shown(path)),
                         document: None,
                         message: "no *.yaml, *.yml or *.json files in this directory".into(),
                     });
                 }
             }
-            Ok(_) => add_file(path.clone(), &mut found, &mut seen),
+            Ok(meta) if meta.is_file() => add_file(path.clone(), &mut found, &mut seen),
+            Ok(meta) => found.problems.push(not_regular(path, &meta.file_type())),
         }
     }
     found
 }
 
-fn add_file(path: PathBuf, found: &mut Discovered, seen: &mut HashSet<PathBuf>) {
+fn not_regular(path: &Path, file_type: &fs::FileType) -> Problem {
+    Problem::io(
+        shown(path),
+        format!(
+            "{} is not read: only regular files are",
+            file_type_name(file_type)
+        ),
+    )
+}
+
+fn add_file(path: PathBuf, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
     let key = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     if seen.insert(key) {
         found.inputs.push(Input::File(path));
     }
 }
 
-fn walk(dir: &Path, found: &mut Discovered, seen: &mut HashSet<PathBuf>) {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            found.problems.push(Problem::io(
-                dir.display().to_string(),
-                format!("cannot read directory: {}", io_reason(&e)),
-            ));
-            return;
-        }
-    };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-    entries.sort_by_key(fs::DirEntry::file_name);
-    for entry in entries {
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
+/// Whether a hidden entry is worth counting: a directory (other than `.git`) or a file that
+/// would be linted (other than `.ws3.yaml`).
+fn counts_as_hidden(entry: &ignore::DirEntry) -> bool {
+    let name = entry.file_name();
+    if entry.file_type().is_some_and(|t| t.is_dir()) {
+        name != ".git"
+    } else {
+        name != ws3_engine::config::FILE_NAME && is_manifest(entry.path())
+    }
+}
+
+fn walk(dir: &Path, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
+    let hidden: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+    let mut builder = ignore::WalkBuilder::new(dir);
+    builder
+        .hidden(false)
+        .git_global(false)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b));
+    {
+        let hidden = Arc::clone(&hidden);
+        builder.filter_entry(move |entry| {
+            let is_hidden =
+                entry.depth() > 0 && entry.file_name().as_encoded_bytes().first() == Some(&b'.');
+            if is_hidden
+                && counts_as_hidden(entry)
+                && let Ok(mut list) = hidden.lock()
+            {
+                list.push(entry.path().to_owned());
+            }
+            !is_hidden
+        });
+    }
+    for result in builder.build() {
+        let entry = match result {
+            Ok(entry) => entry,
+            Err(error) => {
+                found.problems.push(walk_problem(dir, &error));
+                continue;
+            }
+        };
         let path = entry.path();
-        let Ok(file_type) = entry.file_type() else {
+        let Some(file_type) = entry.file_type() else {
             continue;
         };
-        if file_type.is_dir() {
-            walk(&path, found, seen);
-        } else if is_manifest(&path) && (file_type.is_file() || path.is_file()) {
-            add_file(path, found, seen);
+        if entry.depth() == 0 || file_type.is_dir() {
+            continue;
+        }
+        if file_type.is_symlink() {
+            match fs::metadata(path) {
+                Ok(target) if target.is_dir() => found.notices.push(Notice {
+                    file: Some(shown(path)),
+                    document: None,
+                    message: "a symbolic link to a directory, not followed (name it to lint it)"
+                        .into(),
+                }),
+                Ok(_) if !is_manifest(path) => {}
+                Ok(target) if target.is_file() => add_file(path.to_owned(), found, seen),
+                Ok(target) => found.problems.push(not_regular(path, &target.file_type())),
+                Err(e) if is_manifest(path) => found.problems.push(Problem::io(
+                    shown(path),
+                    format!("broken symbolic link: {}", io_reason(&e)),
+                )),
+                Err(_) => found.notices.push(Notice {
+                    file: Some(shown(path)),
+                    document: None,
+                    message: "a broken symbolic link, skipped".into(),
+                }),
+            }
+        } else if is_manifest(path) {
+            if file_type.is_file() {
+                add_file(path.to_owned(), found, seen);
+            } else {
+                found.problems.push(not_regular(path, &file_type));
+            }
         }
     }
+    let hidden = std::mem::take(&mut *hidden.lock().unwrap_or_else(|e| e.into_inner()));
+    if !hidden.is_empty() {
+        const SHOWN: usize = 5;
+        let mut names: Vec<String> = hidden
+            .iter()
+            .take(SHOWN)
+            .map(|p| shown(p.strip_prefix(dir).unwrap_or(p)))
+            .collect();
+        if hidden.len() > SHOWN {
+            names.push(format!("and {} more", hidden.len() - SHOWN));
+        }
+        found.notices.push(Notice {
+            file: Some(shown(dir)),
+            document: None,
+            message: format!(
+                "{} hidden {} skipped: {} (name a hidden path to lint it)",
+                hidden.len(),
+                if hidden.len() == 1 {
+                    "entry"
+                } else {
+                    "entries"
+                },
+                names.join(", ")
+            ),
+        });
+        found.hidden_skipped += hidden.len();
+    }
+}
+
+/// A problem from the walker, naming the path it is about.
+fn walk_problem(dir: &Path, error: &ignore::Error) -> Problem {
+    fn parts(error: &ignore::Error) -> (Option<&Path>, String) {
+        match error {
+            ignore::Error::WithPath { path, err } => (Some(path), parts(err).1),
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                parts(err)
+            }
+            ignore::Error::Io(e) => (None, io_reason(e)),
+            ignore::Error::Loop { child, .. } => {
+                (Some(child), "a symbolic link loop, not followed".to_owned())
+            }
+            other => (None, other.to_string()),
+        }
+    }
+    let (path, reason) = parts(error);
+    Problem::io(shown(path.unwrap_or(dir)), format!("cannot read: {reason}"))
 }
 
 /// An I/O error without the "(os error N)" noise.
@@ -173,20 +316,18 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Reads the inputs. Unreadable files and files that are not UTF-8 become problems.
+/// Reads the inputs: regular files and standard input, at most [`MAX_FILE_BYTES`] each.
+/// Unreadable, special, oversized and non-UTF-8 files become problems naming them.
 pub fn read(inputs: &[Input], stdin: &mut dyn Read) -> (Vec<SourceFile>, Vec<Problem>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for input in inputs {
         let (name, bytes) = match input {
-            Input::Stdin => {
-                let mut bytes = Vec::new();
-                (
-                    STDIN_NAME.to_owned(),
-                    stdin.read_to_end(&mut bytes).map(|_| bytes),
-                )
-            }
-            Input::File(path) => (path.display().to_string(), fs::read(path)),
+            Input::Stdin => (
+                STDIN_NAME.to_owned(),
+                read_capped(&mut *stdin, MAX_FILE_BYTES),
+            ),
+            Input::File(path) => (shown(path), read_regular_file(path, MAX_FILE_BYTES)),
         };
         match bytes {
             Err(e) => problems.push(Problem::io(name, format!("cannot read: {}", io_reason(&e)))),
@@ -194,9 +335,10 @@ pub fn read(inputs: &[Input], stdin: &mut dyn Read) -> (Vec<SourceFile>, Vec<Pro
                 Ok(text) => files.push(SourceFile::new(name, text)),
                 Err(e) => {
                     let at = e.utf8_error().valid_up_to();
-                    let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+                    let line = SourceFile::new("", String::from_utf8_lossy(&e.as_bytes()[..at]))
+                        .line_count();
                     let mut p = Problem::io(name, "not UTF-8 text");
-                    p.kind = crate::error::ProblemKind::Syntax;
+                    p.kind = ProblemKind::Syntax;
                     p.line = Some(line);
                     problems.push(p);
                 }
@@ -207,68 +349,4 @@ pub fn read(inputs: &[Input], stdin: &mut dyn Read) -> (Vec<SourceFile>, Vec<Pro
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_without_breaks_and_bom() {
-        let f = SourceFile::new("x", "\u{feff}a: 1\r\nb: 2\nc");
-        assert_eq!(f.line(1), Some("a: 1"));
-        assert_eq!(f.line(2), Some("b: 2"));
-        assert_eq!(f.line(3), Some("c"));
-        assert_eq!(f.line(4), None);
-        assert_eq!(f.line(0), None);
-        assert_eq!(f.line_count(), 3);
-    }
-
-    #[test]
-    fn walks_directories_in_order_and_skips_hidden_and_other_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        fs::create_dir_all(root.join("b/c")).unwrap();
-        fs::create_dir_all(root.join(".git")).unwrap();
-        for f in [
-            "a.yaml",
-            "b/z.yml",
-            "b/c/x.JSON",
-            "b/readme.md",
-            ".hidden.yaml",
-            ".git/x.yaml",
-        ] {
-            fs::write(root.join(f), "").unwrap();
-        }
-        let found = discover(&[
-            root.to_path_buf(),
-            root.join("a.yaml"),
-            "-".into(),
-            "-".into(),
-        ]);
-        let names: Vec<String> = found
-            .inputs
-            .iter()
-            .map(|i| match i {
-                Input::Stdin => "-".into(),
-                Input::File(p) => p.strip_prefix(root).unwrap().display().to_string(),
-            })
-            .collect();
-        assert_eq!(names, ["a.yaml", "b/c/x.JSON", "b/z.yml", "-"]);
-        assert!(found.problems.is_empty());
-    }
-
-    #[test]
-    fn missing_paths_and_bad_encoding_are_problems() {
-        let dir = tempfile::tempdir().unwrap();
-        let found = discover(&[dir.path().join("nope.yaml")]);
-        assert_eq!(found.problems.len(), 1);
-        assert!(
-            found.problems[0].message.contains("cannot read"),
-            "{:?}",
-            found.problems
-        );
-        let bad = dir.path().join("bad.yaml");
-        fs::write(&bad, b"a: 1\nb: \xff\n").unwrap();
-        let (files, problems) = read(&[Input::File(bad)], &mut std::io::empty());
-        assert!(files.is_empty());
-        assert_eq!(problems[0].line, Some(2));
-    }
-}
+mod tests;

@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod emit;
 pub mod error;
+pub mod escape;
 pub mod input;
 pub mod locate;
 pub mod objects;

@@ -12,8 +12,9 @@ use ws3_engine::{KindRef, ObjectRef};
 
 use crate::{
     error::{Notice, Problem, ProblemKind},
+    escape::display_name,
     input::SourceFile,
-    yaml::{Document, Node, NodeKind, Pos, Span, write_json},
+    yaml::{Document, Entry, Node, NodeKind, Pos, Span, write_json},
 };
 
 /// One Kubernetes object read from a file.
@@ -71,7 +72,7 @@ fn helm_sources(file: &SourceFile) -> Vec<(usize, String)> {
         .filter_map(|n| {
             let line = file.line(n)?;
             let rest = line.trim_start().strip_prefix("# Source: ")?;
-            Some((n, rest.trim().to_owned()))
+            Some((n, display_name(rest.trim()).into_owned()))
         })
         .collect()
 }
@@ -81,9 +82,9 @@ fn helm_sources(file: &SourceFile) -> Vec<(usize, String)> {
 pub struct FileObjects {
     /// The objects, in document order.
     pub objects: Vec<Object>,
-    /// Objects with fields of the wrong type.
+    /// Documents that are not Kubernetes objects, objects with fields of the wrong type.
     pub problems: Vec<Problem>,
-    /// Documents skipped because they are not Kubernetes objects.
+    /// Remarks for verbose mode.
     pub notices: Vec<Notice>,
 }
 
@@ -132,25 +133,51 @@ impl Ctx<'_> {
         })
     }
 
-    fn notice(&self, message: &str) -> Notice {
-        Notice {
-            file: Some(self.file.name.clone()),
-            document: Some(self.document),
-            message: message.to_owned(),
+    /// A document (or `kind: List` item) without `apiVersion` or `kind`: what is missing, and
+    /// the key that looks like a misspelling of it (`Kind:`, `apiversion:`, `api_version:`).
+    fn not_an_object(&self, root: &Node, prefix: &str) -> Box<Problem> {
+        let mut at = None;
+        let mut missing = Vec::new();
+        for field in ["apiVersion", "kind"] {
+            match root.get(field) {
+                Some(value) if !value.is_null() => {}
+                Some(value) => {
+                    at = at.or(Some(value.span.start));
+                    missing.push(format!("`{prefix}{field}` has no value"));
+                }
+                None => match misspelling(root, field) {
+                    Some(entry) => {
+                        at = at.or(Some(entry.key.span.start));
+                        missing.push(format!(
+                            "`{prefix}{field}` is missing (there is `{}`: field names are case-sensitive)",
+                            display_name(&entry.key_str())
+                        ));
+                    }
+                    None => missing.push(format!("`{prefix}{field}` is missing")),
+                },
+            }
         }
+        let mut message = format!("not a Kubernetes object: {}", missing.join(", "));
+        if at.is_none() && prefix.is_empty() {
+            message.push_str(NOT_A_MANIFEST_HINT);
+        }
+        self.problem(at.unwrap_or(root.span.start), message)
     }
 
     fn document(&self, root: Node, out: &mut FileObjects) {
         if !matches!(root.kind, NodeKind::Map(_)) {
-            let what = root.type_name();
-            out.notices
-                .push(self.notice(&format!("skipped: {what}, not a Kubernetes object")));
+            out.problems.push(*self.problem(
+                root.span.start,
+                format!(
+                    "not a Kubernetes object: {}, not a mapping with `apiVersion` and `kind`{NOT_A_MANIFEST_HINT}",
+                    root.type_name()
+                ),
+            ));
             return;
         }
         let has = |key: &str| root.get(key).is_some_and(|n| !n.is_null());
         if !(has("apiVersion") && has("kind")) {
-            out.notices
-                .push(self.notice("skipped: no apiVersion and kind, not a Kubernetes object"));
+            out.problems.push(*self.not_an_object(&root, ""));
             return;
         }
         let is_list = root
@@ -234,12 +261,7 @@ impl Ctx<'_> {
         let api_version = self.string_field(&root, "apiVersion", &format!("{prefix}apiVersion"))?;
         let kind = self.string_field(&root, "kind", &format!("{prefix}kind"))?;
         let (Some(api_version), Some(kind)) = (api_version, kind) else {
-            let missing = if api_version.is_none() {
-                "apiVersion"
-            } else {
-                "kind"
-            };
-            return Err(self.problem(root.span.start, format!("`{prefix}{missing}` is missing")));
+            return Err(self.not_an_object(&root, prefix));
         };
         if api_version.is_empty() || kind.is_empty() {
             let field = if api_version.is_empty() {
@@ -279,6 +301,29 @@ impl Ctx<'_> {
             root,
             template: self.template.clone(),
         }))
+    }
+}
+
+/// Said when a whole document is not a Kubernetes object.
+const NOT_A_MANIFEST_HINT: &str =
+    " (only Kubernetes manifests are linted: leave other YAML out, e.g. with a `.ignore` file)";
+
+/// A key of `root` that spells `field` with other cases or with `_`/`-` (`Kind`, `apiversion`,
+/// `api_version`).
+fn misspelling<'n>(root: &'n Node, field: &str) -> Option<&'n Entry> {
+    fn fold(s: &str) -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '_' | '-'))
+            .flat_map(char::to_lowercase)
+            .collect()
+    }
+    let want = fold(field);
+    match &root.kind {
+        NodeKind::Map(entries) => entries.iter().find(|e| {
+            let key = e.key_str();
+            key != field && fold(&key) == want
+        }),
+        _ => None,
     }
 }
 
@@ -346,29 +391,79 @@ mod tests {
     }
 
     #[test]
-    fn non_objects_are_skipped_with_a_notice_and_bad_fields_are_problems() {
+    fn documents_that_are_not_objects_and_bad_fields_are_problems() {
         let out = objects(
-            "name: chart\nversion: 1\n---\n- a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x]\n---\napiVersion: v1\nkind: 3\n",
+            "name: chart\nversion: 1\n---\n- a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x]\n---\napiVersion: v1\nkind: 3\n---\n# empty\n---\napiVersion: apps/v1\nKind: StatefulSet\n---\napiversion: v1\nkind:\n---\napiVersion: v1\nkind: List\nitems:\n- api_version: v1\n  kind: Service\n",
         );
         assert!(out.objects.is_empty());
-        assert_eq!(out.notices.len(), 2);
+        assert!(out.notices.is_empty());
         let messages: Vec<_> = out
             .problems
             .iter()
-            .map(|p| (p.line, p.message.as_str()))
+            .map(|p| (p.line, p.document, p.message.as_str()))
             .collect();
         assert_eq!(
             messages,
             vec![
                 (
+                    Some(1),
+                    Some(1),
+                    "document 1: not a Kubernetes object: `apiVersion` is missing, `kind` is missing (only Kubernetes manifests are linted: leave other YAML out, e.g. with a `.ignore` file)"
+                ),
+                (
+                    Some(4),
+                    Some(2),
+                    "document 2: not a Kubernetes object: a list, not a mapping with `apiVersion` and `kind` (only Kubernetes manifests are linted: leave other YAML out, e.g. with a `.ignore` file)"
+                ),
+                (
                     Some(9),
+                    Some(3),
                     "document 3: `metadata.name` must be a string, not a list"
                 ),
                 (
                     Some(12),
+                    Some(4),
                     "document 4: `kind` must be a string, not an integer"
-                )
+                ),
+                (
+                    Some(17),
+                    Some(6),
+                    "document 6: not a Kubernetes object: `kind` is missing (there is `Kind`: field names are case-sensitive)"
+                ),
+                (
+                    Some(19),
+                    Some(7),
+                    "document 7: not a Kubernetes object: `apiVersion` is missing (there is `apiversion`: field names are case-sensitive), `kind` has no value"
+                ),
+                (
+                    Some(25),
+                    Some(8),
+                    "document 8: not a Kubernetes object: `items[0].apiVersion` is missing (there is `api_version`: field names are case-sensitive)"
+                ),
             ]
+        );
+    }
+
+    #[test]
+    fn null_values_are_left_out_of_the_object_json() {
+        let out = objects(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n  annotations: {x: ~, team: z}\ndata:\n  POSTGRES_PASSWORD:\n  USER: u\nbinaryData:\n",
+        );
+        assert_eq!(
+            &*out.objects[0].json,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","annotations":{"team":"z"}},"data":{"USER":"u"}}"#
+        );
+    }
+
+    #[test]
+    fn helm_template_names_are_escaped() {
+        // YAML refuses raw control characters; bidi overrides are printable and allowed.
+        let out = objects(
+            "# Source: chart/templates/\u{202e}lmth.yaml\u{2066}\napiVersion: v1\nkind: Service\n",
+        );
+        assert_eq!(
+            out.objects[0].template.as_deref(),
+            Some("chart/templates/\\u{202e}lmth.yaml\\u{2066}")
         );
     }
 

@@ -255,7 +255,7 @@ fn missing_files_and_bad_fields_are_errors_naming_file_document_and_field() {
 }
 
 #[test]
-fn non_kubernetes_yaml_is_skipped_with_a_notice_in_verbose_mode() {
+fn non_kubernetes_yaml_is_an_error_naming_file_and_document() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("Chart.yaml"),
@@ -263,11 +263,11 @@ fn non_kubernetes_yaml_is_skipped_with_a_notice_in_verbose_mode() {
     )
     .unwrap();
     let o = run_in(dir.path(), &["--no-color", "."]);
-    assert_eq!(code(&o), 0);
-    assert!(!stderr(&o).contains("skipped"));
-    let o = run_in(dir.path(), &["--no-color", "-v", "."]);
+    assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("./Chart.yaml: note: document 1: skipped: no apiVersion and kind"),
+        stderr(&o).contains(
+            "./Chart.yaml:1:1: error: document 1: not a Kubernetes object: `kind` is missing"
+        ),
         "{}",
         stderr(&o)
     );
@@ -555,4 +555,280 @@ mod snapshots {
             errors.join("\n")
         );
     }
+}
+
+// lint-input: what ws3-lint reads (kubectl's parsing, hostile files, walking, discovery).
+
+/// Runs the binary, failing (instead of hanging the test run) if it has not exited after two
+/// minutes: for inputs that used to block forever.
+fn run_guarded(dir: &Path, args: &[&str]) -> Output {
+    let mut child = ws3(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..1200 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("ws3-lint {args:?} did not finish");
+}
+
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+const EMPTYDIR_STS: &str = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: app\nspec:\n  serviceName: db\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: db\n        image: postgres:16\n        volumeMounts:\n        - {name: data, mountPath: /var/lib/postgresql/data}\n      volumes:\n      - name: data\n        emptyDir: {}\n";
+
+#[test]
+fn lint_input_fifos_as_paths_in_walks_or_as_config_are_errors_that_never_block() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.yaml"), CLEAN).unwrap();
+    mkfifo(&dir.path().join("pipe.yaml"));
+    let o = run_guarded(dir.path(), &["--no-color", "pipe.yaml"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("pipe.yaml: error: a FIFO is not read: only regular files are"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_guarded(dir.path(), &["--no-color", "."]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("./pipe.yaml: error: a FIFO is not read"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_guarded(
+        dir.path(),
+        &["--no-color", "--config", "pipe.yaml", "ok.yaml"],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("pipe.yaml: a FIFO is not read"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn lint_input_hidden_directories_are_skipped_below_named_ones_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("repo/.k8s")).unwrap();
+    std::fs::write(dir.path().join("repo/.k8s/db.yaml"), EMPTYDIR_STS).unwrap();
+    std::fs::write(dir.path().join("repo/ok.yaml"), CLEAN).unwrap();
+    let o = run_in(dir.path(), &["--no-color", "-v", "repo"]);
+    assert!(
+        stderr(&o)
+            .contains("repo: note: 1 hidden entry skipped: .k8s (name a hidden path to lint it)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("emptydir"), "{}", stdout(&o));
+    // Named, a hidden directory is read.
+    let o = run_in(dir.path(), &["--no-color", "repo/.k8s"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("repo/.k8s/db.yaml:21:9: error[statefulset-emptydir-data]"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn lint_input_gitignored_directories_are_not_walked() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::create_dir_all(repo.join("target/out")).unwrap();
+    std::fs::create_dir_all(repo.join("node_modules/x")).unwrap();
+    std::fs::write(repo.join(".gitignore"), "/target/\nnode_modules\n").unwrap();
+    std::fs::write(repo.join("target/out/db.yaml"), EMPTYDIR_STS).unwrap();
+    std::fs::write(repo.join("node_modules/x/db.yaml"), EMPTYDIR_STS).unwrap();
+    std::fs::write(repo.join("ok.yaml"), CLEAN).unwrap();
+    let o = run_in(repo, &["--no-color", "."]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn lint_input_configuration_discovery_stops_at_the_repository_root() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stray configuration above the repository that would turn the rule off.
+    std::fs::write(
+        dir.path().join(".ws3.yaml"),
+        "disable: [statefulset-emptydir-data]\n",
+    )
+    .unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::write(repo.join("db.yaml"), EMPTYDIR_STS).unwrap();
+    let o = run_in(&repo, &["--no-color", "db.yaml"]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("statefulset-emptydir-data"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn lint_input_typos_in_apiversion_or_kind_are_errors_with_the_right_spelling() {
+    let text = EMPTYDIR_STS.replace("kind: StatefulSet", "Kind: StatefulSet");
+    let o = with_stdin(
+        &["--no-color", "-"],
+        &format!("{CLEAN}---\n# nothing\n---\n{text}"),
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(
+            "<stdin>:12:1: error: document 3: not a Kubernetes object: `kind` is missing (there is `Kind`: field names are case-sensitive)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn lint_input_duplicate_keys_are_errors_naming_both_lines_and_no_value() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  POSTGRES_PASSWORD: s3cret-value\n  POSTGRES_PASSWORD: \"\"\n";
+    let o = with_stdin(&["--no-color", "-"], text);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("<stdin>:7:3: error: invalid YAML in document 1: duplicate key `POSTGRES_PASSWORD`: first at line 6, again at line 7"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("s3cret") && !stdout(&o).contains("s3cret"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lint_input_null_and_empty_values_are_absent_not_rule_errors() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: app\n  labels: {tier: null}\ndata:\n  POSTGRES_PASSWORD:\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: app\nspec:\n  template:\n    metadata:\n      labels:\n    spec:\n      containers:\n      - name: x\n        image: x\n        env:\n        - name: POSTGRES_PASSWORD\n          value:\n";
+    let o = with_stdin(&["--no-color", "--format", "json", "-"], text);
+    // No rule fails on a null (the Deployment's namespace has no default-deny policy: that
+    // finding is expected).
+    assert_ne!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] == "namespace-default-deny"),
+        "{v}"
+    );
+}
+
+#[test]
+fn lint_input_kubectl_readable_quoted_scalars_and_json_streams_are_read() {
+    // The shape of Kubernetes' e2e redis StatefulSet: the closing `]'` of a multi-line
+    // single-quoted annotation at the key's indentation.
+    let redis = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: app\n  annotations:\n    init-containers: '[\n        {\"name\": \"install\"}\n    ]'\ndata:\n  a: b\n";
+    let o = with_stdin(&["--no-color", "-"], redis);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Two JSON objects back to back: kubectl applies both. The second one's finding is on its
+    // line and in its document.
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"app","labels":{"emoji":"\ud83d\ude00"}}}"#;
+    let sts = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db","namespace":"app"},
+"spec":{"serviceName":"db","template":{"spec":{"volumes":[{"name":"data","emptyDir":{}}]}}}}"#;
+    let o = with_stdin(
+        &["--no-color", "--format", "json", "-"],
+        &format!("{cm}{sts}\n"),
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    let finding = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "statefulset-headless-service")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (
+            finding["line"].as_u64(),
+            finding["column"].as_u64(),
+            finding["document"].as_u64()
+        ),
+        (Some(2), Some(9), Some(2)),
+        "{finding}"
+    );
+}
+
+#[test]
+fn lint_input_lone_cr_line_ends_keep_findings_on_their_lines() {
+    let text = std::fs::read_to_string(root().join(DB_EMPTYDIR))
+        .unwrap()
+        .replace('\n', "\r");
+    let o = with_stdin(&["--no-color", "-"], &text);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("<stdin>:66:11: error[statefulset-emptydir-data]"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("emptyDir: {}"), "{}", stdout(&o));
+}
+
+#[test]
+fn lint_input_file_names_with_control_characters_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "db\n::error file=x.yaml::forged\u{1b}]0;title\u{7}.yaml";
+    std::fs::write(dir.path().join(name), EMPTYDIR_STS).unwrap();
+    std::fs::write(dir.path().join("bad\u{202e}.yaml"), "a: [\n").unwrap();
+    for format in ["text", "json", "github", "sarif"] {
+        let o = run_in(dir.path(), &["--no-color", "--format", format, "."]);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}'),
+            "{format}: {all}"
+        );
+        assert!(
+            !all.contains("\n::error file=x.yaml::forged"),
+            "{format}: {all}"
+        );
+        assert!(!all.contains('\u{202e}'), "{format}: {all}");
+    }
+    let o = run_in(dir.path(), &["--no-color", "."]);
+    assert!(
+        stdout(&o).contains("db\\n::error file=x.yaml::forged\\x1b]0;title\\x07.yaml"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("./bad\\u{202e}.yaml:"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn lint_input_alias_bombs_stop_with_an_error_naming_file_and_document() {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for i in 1..9 {
+        let p = format!("*a{}", i - 1);
+        text.push_str(&format!(
+            "a{i}: &a{i} [{p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}]\n"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bomb.yaml"), &text).unwrap();
+    let o = run_guarded(dir.path(), &["--no-color", "bomb.yaml"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("invalid YAML in document 2: anchors and aliases expand past 128 MiB"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("bomb.yaml:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not linted"), "{}", stderr(&o));
 }

@@ -239,19 +239,40 @@ impl Config {
 
     /// Reads a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let io = |source| ConfigError::Io {
             path: path.to_owned(),
             source,
+        };
+        // Only a regular file, at most 16 MiB: a FIFO or a device given as `--config` is an
+        // error, never a blocking or endless read.
+        let bytes =
+            crate::files::read_regular_file(path, crate::files::MAX_FILE_BYTES).map_err(io)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
         })?;
         Self::parse(&text, path)
     }
 
-    /// Finds [`FILE_NAME`] in `start` or the nearest parent folder that has one.
+    /// Finds [`FILE_NAME`] in `start` or the nearest parent folder that has one, without
+    /// leaving the repository `start` is in: the search stops at the nearest folder with a
+    /// `.git` entry (a directory, or a file as in worktrees and submodules), so a stray
+    /// `.ws3.yaml` above the repository never applies. Outside any repository every parent is
+    /// searched. A `.ws3.yaml` that is not a regular file is returned too, so that loading it
+    /// reports it rather than the search silently passing it by.
     pub fn discover(start: &Path) -> Option<PathBuf> {
-        start
-            .ancestors()
-            .map(|dir| dir.join(FILE_NAME))
-            .find(|p| p.is_file())
+        for dir in start.ancestors() {
+            let candidate = dir.join(FILE_NAME);
+            if candidate.symlink_metadata().is_ok() {
+                return Some(candidate);
+            }
+            if dir.join(".git").symlink_metadata().is_ok() {
+                return None;
+            }
+        }
+        None
     }
 
     /// The pod-template holders: built-in ones and `podTemplates`.
@@ -357,5 +378,46 @@ mod tests {
     fn no_namespace_is_exempt_for_every_rule_by_default() {
         let c = Config::parse("", Path::new(".ws3.yaml")).unwrap();
         assert!(c.exempt_namespaces.is_empty());
+    }
+
+    #[test]
+    fn discovery_stops_at_the_repository_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let outer = dir.path();
+        let repo = outer.join("repo");
+        let sub = repo.join("k8s/base");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(outer.join(FILE_NAME), "disable: [x]\n").unwrap();
+        // Outside a repository, parents are searched.
+        assert_eq!(Config::discover(&sub), Some(outer.join(FILE_NAME)));
+        // The stray file above the repository never applies, whether `.git` is a directory or
+        // a file (a worktree, a submodule).
+        std::fs::create_dir(repo.join(".git")).unwrap();
+        assert_eq!(Config::discover(&sub), None);
+        std::fs::remove_dir(repo.join(".git")).unwrap();
+        std::fs::write(repo.join(".git"), "gitdir: ../.git/worktrees/repo\n").unwrap();
+        assert_eq!(Config::discover(&sub), None);
+        // Inside the repository, the nearest one wins; the root's own counts.
+        std::fs::write(repo.join(FILE_NAME), "").unwrap();
+        assert_eq!(Config::discover(&sub), Some(repo.join(FILE_NAME)));
+        std::fs::write(sub.join(FILE_NAME), "").unwrap();
+        assert_eq!(Config::discover(&sub), Some(sub.join(FILE_NAME)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_as_the_configuration_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert_eq!(Config::discover(dir.path()), Some(path.clone()));
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains(".ws3.yaml: a FIFO is not read"), "{err}");
     }
 }

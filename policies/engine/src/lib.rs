@@ -23,6 +23,7 @@ mod types;
 
 pub mod config;
 pub mod context;
+pub mod files;
 pub mod object;
 pub mod path;
 pub mod review;
