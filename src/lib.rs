@@ -185,6 +185,8 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Verbose-mode notices.
     pub notices: Vec<Notice>,
+    /// Hidden entries skipped below the directories named.
+    pub hidden_skipped: usize,
     /// The rules (enabled or not).
     pub rules: Vec<RuleInfo>,
     /// The objects linted, in input order (each knows its file and document).
@@ -469,15 +471,15 @@ fn diagnostics(findings: Vec<(usize, Finding)>, objects: &[Object]) -> Vec<Diagn
 /// Problems of context files are reported too: a broken context file would otherwise hide
 /// objects the lookups need.
 fn load_objects(files: &[SourceFile], jobs: usize, report: &mut Report) -> Vec<Object> {
+    // One budget for the whole file set: anchors and aliases cannot multiply memory by
+    // spreading over many documents or files.
+    let budget = yaml::ExpansionBudget::default();
     let parse = |(i, file): (usize, &SourceFile)| {
-        let stream = yaml::parse_stream(&file.text);
+        let stream = yaml::parse_stream_with(&file.text, &budget);
+        let json = stream.json;
         let mut out = objects::file_objects(i, file, stream.documents);
         if let Some(e) = stream.error {
-            let what = if file.name.ends_with(".json") {
-                "JSON"
-            } else {
-                "YAML"
-            };
+            let what = if json { "JSON" } else { "YAML" };
             out.problems.insert(
                 0,
                 Problem {

@@ -408,7 +408,7 @@ fn a_bad_rule_module_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("junk.wasm"), b"not wasm").unwrap();
     std::fs::write(dir.path().join("ok.yaml"), CLEAN).unwrap();
-    let o = run_in(dir.path(), &["--rules", "junk.wasm", "ok.yaml"]);
+    let o = run_in(dir.path(), &["--module", "junk.wasm", "ok.yaml"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("junk.wasm"), "{}", stderr(&o));
 }

@@ -22,11 +22,17 @@ fn a_crashing_rule_is_an_error_naming_rule_file_and_document() {
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/course/01-ws3-db-emptydir.yaml");
     std::fs::copy(&fixture, dir.path().join("db.yaml")).unwrap();
-    std::fs::copy(&fixture, dir.path().join("db2.yaml")).unwrap();
+    // The same objects in another namespace: one file set defines each object once.
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    std::fs::write(
+        dir.path().join("db2.yaml"),
+        text.replace("kubernetes-ws-3", "kubernetes-ws-4"),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ws3-lint"))
         .args([
             "--no-color",
-            "--rules",
+            "--module",
             "crash.wasm",
             "--format",
             "json",
@@ -43,14 +49,17 @@ fn a_crashing_rule_is_an_error_naming_rule_file_and_document() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     // One error per StatefulSet: the trapped instance is replaced for the next object.
-    for file in ["db.yaml", "db2.yaml"] {
+    for (file, namespace) in [
+        ("db.yaml", "kubernetes-ws-3"),
+        ("db2.yaml", "kubernetes-ws-4"),
+    ] {
         let line = stderr
             .lines()
             .find(|l| l.starts_with(&format!("{file}:")))
             .unwrap_or_else(|| panic!("{stderr}"));
         assert!(line.contains("error: rule crashing-rule crashed"), "{line}");
         assert!(
-            line.contains("reviewing StatefulSet kubernetes-ws-3/db, document 4"),
+            line.contains(&format!("reviewing StatefulSet {namespace}/db, document 4")),
             "{line}"
         );
     }

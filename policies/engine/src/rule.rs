@@ -132,31 +132,10 @@ pub const MAX_MODULE_BYTES: u64 = 64 << 20;
 /// Reads a module file: only a regular file (a FIFO or a device would block or never end), at
 /// most [`MAX_MODULE_BYTES`].
 fn read_module(path: &Path) -> Result<Vec<u8>, LoadError> {
-    use std::io::Read as _;
-    let io = |source| LoadError::Io {
+    crate::files::read_regular_file(path, MAX_MODULE_BYTES).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_MODULE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_MODULE_BYTES {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {} MiB", MAX_MODULE_BYTES >> 20),
-        )));
-    }
-    Ok(bytes)
+    })
 }
 
 fn placeholder_meta(origin: &Origin) -> RuleMeta {
