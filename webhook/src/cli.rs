@@ -21,6 +21,19 @@ pub struct Cli {
 pub enum Command {
     /// Serve `POST /validate` over HTTPS and `/healthz`, `/readyz`, `/metrics` over HTTP.
     Serve(ServeArgs),
+    /// Print, as JSON, what a ValidatingWebhookConfiguration must register for the rules in
+    /// force (resources and operations), the kinds ws3 reviews and the operations judged on
+    /// pod-template holders: what the Helm chart's `files/registration.json` holds.
+    Registration(RegistrationArgs),
+}
+
+/// Flags of `registration`.
+#[derive(Debug, Clone, Args)]
+pub struct RegistrationArgs {
+    /// The ws3 configuration file: its disabled rules, extra modules and `podTemplates` change
+    /// the registration.
+    #[arg(long, env = "WS3_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Flags of `serve`.
@@ -265,7 +278,9 @@ mod tests {
         let cli =
             Cli::try_parse_from(["ws3-webhook", "serve", "--cert", "c.pem", "--key", "k.pem"])
                 .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
         assert_eq!(args.addr.to_string(), "0.0.0.0:8443");
         assert_eq!(args.health_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(args.request_timeout, Duration::from_secs(8));
@@ -294,7 +309,9 @@ mod tests {
             "1MiB",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
         assert_eq!(
             args.connection_limits(),
             ConnectionLimits {

@@ -76,6 +76,25 @@ pub fn serve_options(args: &ServeArgs) -> Result<ServeOptions, Error> {
     })
 }
 
+/// `ws3-webhook registration`: the registration the rules in force ask for, as pretty JSON.
+///
+/// # Errors
+/// The configuration or a module cannot be loaded.
+pub fn registration(args: &cli::RegistrationArgs) -> Result<String, Error> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let engine = ws3_engine::Engine::new(&ws3_engine::EngineOptions {
+        cache_dir: ws3_engine::default_cache_dir(),
+        ..ws3_engine::EngineOptions::default()
+    })
+    .or_else(|_| ws3_engine::Engine::new(&ws3_engine::EngineOptions::default()))
+    .map_err(server::Error::from)?;
+    let rules = ws3_engine::RuleSet::load(&engine, &config, &[], &[]).map_err(server::Error::from)?;
+    Ok(serde_json::to_string_pretty(&rules.registration()).unwrap_or_default())
+}
+
 /// Runs `ws3-webhook serve` until SIGTERM or ctrl-c; after SIGTERM, `/readyz` fails for
 /// `--shutdown-delay` while reviews are still served, then the server drains.
 pub async fn serve(args: ServeArgs) -> Result<(), Error> {
@@ -166,7 +185,9 @@ mod tests {
     fn args(extra: &[&str]) -> ServeArgs {
         let mut argv = vec!["ws3-webhook", "serve", "--cert", "c.pem", "--key", "k.pem"];
         argv.extend_from_slice(extra);
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command;
+        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("serve")
+        };
         args
     }
 

@@ -288,6 +288,9 @@ fn every_captured_review_gets_an_answer() {
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue; // lifecycle/: replayed in order by tests/lifecycle.rs
+        }
         let body = std::fs::read_to_string(&path).unwrap();
         let req = review(&body);
         let d = ev.evaluate(&req, &source());
@@ -296,4 +299,109 @@ fn every_captured_review_gets_an_answer() {
         count += 1;
     }
     assert_eq!(count, 45);
+}
+
+/// An UPDATE of `fixture` whose new and old objects are padded to the given JSON lengths (an
+/// annotation of that many bytes more), for a rule that judges by length.
+fn update_with_lengths(new_pad: usize, old_pad: usize) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fixture("statefulset-update-db-019")).unwrap();
+    for (field, pad) in [("object", new_pad), ("oldObject", old_pad)] {
+        v["request"][field]["metadata"]["annotations"] =
+            serde_json::json!({ "pad": "x".repeat(pad) });
+    }
+    v.to_string()
+}
+
+#[test]
+fn an_update_that_keeps_a_violation_is_allowed_with_a_warning_and_one_that_adds_it_is_denied() {
+    let rule = TestRule::new(
+        "test-long",
+        &[("apps", "StatefulSet")],
+        Behaviour::DenyLongerThan(20_000),
+    );
+    let ev = evaluator(&[(rule.clone(), Mode::Enforce, OnError::Deny)]);
+    // Old and new both over the limit: the violation existed before this change.
+    let d = ev.evaluate(&review(&update_with_lengths(30_000, 30_000)), &source());
+    assert!(d.allowed, "{d:?}");
+    assert_eq!(
+        d.warnings,
+        ["ws3 existing violation, not introduced by this change: [test-long] the object is too long at metadata; fix: shorten it"]
+    );
+    // Only the new one is over: the change introduces it, and the denial says so.
+    let d = ev.evaluate(&review(&update_with_lengths(30_000, 0)), &source());
+    assert!(!d.allowed, "{d:?}");
+    assert_eq!(
+        d.denials,
+        ["introduced by this change: [test-long] the object is too long at metadata; fix: shorten it"]
+    );
+    // A CREATE has nothing to compare with.
+    let mut create: serde_json::Value =
+        serde_json::from_str(&update_with_lengths(30_000, 0)).unwrap();
+    create["request"]["operation"] = "CREATE".into();
+    create["request"]["oldObject"] = serde_json::Value::Null;
+    let d = ev.evaluate(&review(&create.to_string()), &source());
+    assert_eq!(d.denials, ["[test-long] the object is too long at metadata; fix: shorten it"]);
+}
+
+#[test]
+fn allow_existing_violations_can_be_turned_off_per_rule() {
+    let engine = engine(200);
+    let loaded = engine
+        .load(
+            &TestRule::new("test-long", &[("apps", "StatefulSet")], Behaviour::DenyLongerThan(20_000))
+                .component(),
+            ws3_engine::Origin::Bytes("test-long".into()),
+        )
+        .unwrap();
+    let config = ws3_engine::Config::parse(
+        "rules:\n  test-long:\n    allowExistingViolations: false\n",
+        std::path::Path::new(".ws3.yaml"),
+    )
+    .unwrap();
+    let rules = ws3_engine::RuleSet::configure(
+        vec![(loaded, false)],
+        &config,
+        &ws3_engine::RuleSetOptions::default(),
+    )
+    .unwrap();
+    let ev = Evaluator::new(engine, rules, Arc::new(Metrics::new()));
+    let d = ev.evaluate(&review(&update_with_lengths(30_000, 30_000)), &source());
+    assert!(!d.allowed, "{d:?}");
+}
+
+/// The cluster's own housekeeping never meets a denial, whatever the rules say.
+#[test]
+fn lifecycle_requests_are_never_judged() {
+    let rule = TestRule::new(
+        "test-guard",
+        &[("networking.k8s.io", "NetworkPolicy"), ("apps", "StatefulSet")],
+        Behaviour::DenyDelete,
+    );
+    let ev = evaluator(&[(rule, Mode::Enforce, OnError::Deny)]);
+    let body = fixture("networkpolicy-delete-default-deny-ingress-031");
+    assert!(!ev.evaluate(&review(&body), &source()).allowed, "a person's delete is judged");
+    for user in [
+        "system:serviceaccount:kube-system:namespace-controller",
+        "system:serviceaccount:kube-system:generic-garbage-collector",
+    ] {
+        let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["request"]["userInfo"]["username"] = user.into();
+        let d = ev.evaluate(&review(&v.to_string()), &source());
+        assert_eq!(d.skipped, Some(Skip::Housekeeping), "{user}");
+    }
+    // In a namespace that is being deleted, nothing is judged.
+    let terminating: Arc<dyn ObjectSource> = Arc::new(FakeSource::default().with(
+        "Namespace",
+        "",
+        "kubernetes-ws-3",
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kubernetes-ws-3","deletionTimestamp":"2026-11-21T23:59:00Z"}}"#,
+    ));
+    let d = ev.evaluate(&review(&body), &terminating);
+    assert_eq!(d.skipped, Some(Skip::NamespaceTerminating));
+    // A delete-collection names no object: it is judged on the old object, name included.
+    let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["request"]["name"] = "".into();
+    let d = ev.evaluate(&review(&v.to_string()), &source());
+    assert!(!d.allowed, "{d:?}");
 }

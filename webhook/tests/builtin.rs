@@ -34,7 +34,7 @@ const RULES: [&str; 4] = [
 
 /// The built-in components are in this build: they are committed, and a checkout without them
 /// must fail these tests, not skip them.
-fn builtins_present() -> bool {
+fn expect_builtins() {
     let ids: Vec<&str> = EVALUATOR
         .rules()
         .all()
@@ -42,7 +42,23 @@ fn builtins_present() -> bool {
         .map(|r| r.rule.meta().id.as_str())
         .collect();
     assert_eq!(ids, RULES, "the built-in rules are embedded");
-    true
+}
+
+/// The Helm chart registers exactly what the built-in rules judge: `files/registration.json` is
+/// what `ws3-webhook registration` prints for them (regenerate it with that command).
+#[test]
+fn the_chart_registers_what_the_rules_declare() {
+    expect_builtins();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/ws3/files/registration.json");
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let derived = serde_json::to_value(EVALUATOR.rules().registration()).unwrap();
+    assert_eq!(
+        derived,
+        committed,
+        "charts/ws3/files/registration.json is stale; run `ws3-webhook registration > charts/ws3/files/registration.json`:\n{}",
+        serde_json::to_string_pretty(&derived).unwrap()
+    );
 }
 
 fn judge(body: &str, source: impl ObjectSource + 'static) -> Decision {
@@ -53,9 +69,7 @@ fn judge(body: &str, source: impl ObjectSource + 'static) -> Decision {
 
 #[test]
 fn the_course_statefulset_is_denied_with_every_finding() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     // An empty cluster: no default-deny policy, no headless Service yet.
     let d = judge(&fixture("statefulset-create-db-006"), FakeSource::default());
     assert!(!d.allowed);
@@ -96,9 +110,7 @@ fn the_course_statefulset_is_denied_with_every_finding() {
 
 #[test]
 fn a_clean_statefulset_is_allowed_in_a_prepared_namespace() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     let d = judge(&fixture("statefulset-create-web-013"), course_cluster());
     assert!(d.allowed, "{d:#?}");
     assert!(d.denials.is_empty());
@@ -106,9 +118,7 @@ fn a_clean_statefulset_is_allowed_in_a_prepared_namespace() {
 
 #[test]
 fn a_namespace_create_gets_a_warning() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     let d = judge(
         &fixture("namespace-create-kubernetes-ws-3-001"),
         FakeSource::default(),
@@ -124,9 +134,7 @@ fn a_namespace_create_gets_a_warning() {
 
 #[test]
 fn deleting_the_covering_policy_is_denied() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     let d = judge(
         &fixture("networkpolicy-delete-default-deny-ingress-031"),
         course_cluster(),
@@ -143,9 +151,7 @@ fn deleting_the_covering_policy_is_denied() {
 
 #[test]
 fn weakening_the_covering_policy_is_denied() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     // An UPDATE that adds an allow-all ingress rule to the default-deny policy.
     let mut v: serde_json::Value =
         serde_json::from_str(&fixture("networkpolicy-create-default-deny-ingress-017")).unwrap();
@@ -166,9 +172,7 @@ fn weakening_the_covering_policy_is_denied() {
 
 #[test]
 fn deleting_a_headless_service_a_statefulset_uses_is_denied() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     let d = judge(
         &as_delete(&fixture("service-create-nginx-012")),
         course_cluster(),
@@ -192,9 +196,7 @@ fn deleting_a_headless_service_a_statefulset_uses_is_denied() {
 
 #[test]
 fn credentials_in_a_configmap_are_denied_and_scale_is_not_reviewed() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     let d = judge(&fixture("configmap-create-db-config-003"), course_cluster());
     assert!(!d.allowed, "{d:#?}");
     assert_eq!(d.denied_by, ["postgres-credentials-in-configmap"]);
@@ -209,12 +211,14 @@ fn credentials_in_a_configmap_are_denied_and_scale_is_not_reviewed() {
 
 #[test]
 fn every_captured_review_is_answered_without_a_module_failure() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/admission");
-    for entry in std::fs::read_dir(dir).unwrap() {
+    let lifecycle = std::fs::read_dir(dir.join("lifecycle")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap().chain(lifecycle) {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue;
+        }
         let d = judge(&std::fs::read_to_string(&path).unwrap(), course_cluster());
         assert!(d.failed.is_empty(), "{}: {d:#?}", path.display());
     }
@@ -279,9 +283,7 @@ async fn review_with_late_service(settle: std::time::Duration) -> serde_json::Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_created_just_before_its_statefulset_is_seen_after_the_caches_settle() {
-    if !builtins_present() {
-        return;
-    }
+    expect_builtins();
     let answer = review_with_late_service(std::time::Duration::from_millis(400)).await;
     assert_eq!(answer["response"]["allowed"], true, "{answer}");
     // Without the second look, the lagging cache denies.

@@ -325,10 +325,14 @@ impl RuleSet {
         controller.is_some_and(|kind| self.reviews(kind))
     }
 
-    /// The admission registration the rules ask for: one entry per resource, with the
-    /// operations judged, and the kinds ws3 reviews (for the webhook's owner match condition).
+    /// The admission registration the rules in force ask for: which resources and operations a
+    /// ValidatingWebhookConfiguration must send (entries grouped by API group, version,
+    /// operations and scope, as `ws3-webhook registration` prints them), the kinds ws3 reviews
+    /// (an object whose controller is one of these is not sent), and the operations judged on
+    /// pod-template holders (for holders the chart's configuration adds).
     pub fn registration(&self) -> Registration {
-        let mut by_resource: BTreeMap<(String, String), RegistrationRule> = BTreeMap::new();
+        type Group = (String, Vec<String>, Operations, &'static str);
+        let mut groups: BTreeMap<Group, Vec<String>> = BTreeMap::new();
         for (kind, rules) in &self.by_kind {
             let operations = rules
                 .iter()
@@ -338,26 +342,41 @@ impl RuleSet {
                 continue;
             }
             let (resource, versions) = self.resource_of(kind);
-            let entry = by_resource
-                .entry((kind.group.clone(), resource.clone()))
-                .or_insert_with(|| RegistrationRule {
-                    api_groups: vec![kind.group.clone()],
-                    api_versions: versions,
-                    resources: vec![resource],
-                    operations: Operations::NONE,
-                    scope: if is_cluster_scoped(kind) {
-                        "Cluster"
-                    } else {
-                        "Namespaced"
-                    },
-                });
-            entry.operations = entry.operations.union(operations);
+            let scope = if is_cluster_scoped(kind) {
+                "Cluster"
+            } else {
+                "Namespaced"
+            };
+            groups
+                .entry((kind.group.clone(), versions, operations, scope))
+                .or_default()
+                .push(resource);
         }
+        let mut rules: Vec<RegistrationRule> = groups
+            .into_iter()
+            .map(|((group, versions, operations, scope), mut resources)| {
+                resources.sort();
+                resources.dedup();
+                RegistrationRule {
+                    api_groups: vec![group],
+                    api_versions: versions,
+                    resources,
+                    operations,
+                    scope,
+                }
+            })
+            .collect();
+        rules.sort_by(|a, b| (&a.api_groups, &a.resources).cmp(&(&b.api_groups, &b.resources)));
         let mut reviewed_kinds: Vec<KindRef> = self.by_kind.keys().cloned().collect();
         reviewed_kinds.sort();
+        let workload_operations = self
+            .enabled()
+            .map(|r| r.rule.meta().workloads)
+            .fold(Operations::NONE, Operations::union);
         Registration {
-            rules: by_resource.into_values().collect(),
+            rules,
             reviewed_kinds,
+            workload_operations,
         }
     }
 
@@ -387,6 +406,8 @@ pub struct Registration {
     pub rules: Vec<RegistrationRule>,
     /// Kinds ws3 reviews: an object whose controller is one of these is not sent.
     pub reviewed_kinds: Vec<KindRef>,
+    /// Operations judged on every pod-template holder (to register configured holders).
+    pub workload_operations: Operations,
 }
 
 /// One entry of a ValidatingWebhookConfiguration's `rules`.

@@ -116,7 +116,7 @@ impl fmt::Display for ObjectRef {
 }
 
 /// Admission operations a rule judges for a kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Operations {
     /// CREATE.
     pub create: bool,

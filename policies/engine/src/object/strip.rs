@@ -461,13 +461,15 @@ mod tests {
         struct Review {
             request: Request,
         }
-        for entry in std::fs::read_dir(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../webhook/tests/fixtures/admission"
-        ))
-        .unwrap()
-        {
-            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../webhook/tests/fixtures/admission");
+        let lifecycle = std::fs::read_dir(dir.join("lifecycle")).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap().chain(lifecycle) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                continue;
+            }
+            let body = std::fs::read_to_string(path).unwrap();
             let review: Review = serde_json::from_str(&body).unwrap();
             for raw in [review.request.object, review.request.old_object]
                 .into_iter()

@@ -3,9 +3,10 @@
 //! What is decided here (the webhook only turns the [`Decision`] into an AdmissionResponse):
 //! - Subresources (`scale`, `status`, ...), exempt namespaces, and kinds and operations no
 //!   enabled rule judges are allowed at once, without running a module.
-//! - The cluster's own lifecycle is never blocked: deletes by the garbage collector and the
-//!   namespace controller, anything in a namespace that is being deleted, and updates of an
-//!   object that is being deleted (finalizers) are allowed without running a module.
+//! - The cluster's own lifecycle is never blocked: anything the garbage collector or the
+//!   namespace controller does (deletes, and the garbage collector's orphaning updates), anything
+//!   in a namespace that is being deleted, and updates of an object that is being deleted
+//!   (finalizers) are allowed without running a module.
 //! - An object whose controller is a kind ws3 reviews (a Pod of a ReplicaSet) is not judged
 //!   again; its controller was.
 //! - Otherwise every rule that judges the kind and operation runs in a fresh instance on the
@@ -42,12 +43,15 @@ const MAX_WARNING: usize = 256;
 /// Most warnings sent back for one review.
 const MAX_WARNINGS: usize = 32;
 
-/// The service accounts whose deletes are the cluster's own housekeeping: the garbage collector
-/// (owners gone) and the namespace controller (a namespace being deleted, through
-/// delete-collection). Denying them leaves orphans behind or a namespace `Terminating` forever.
-pub const LIFECYCLE_DELETERS: &[&str] = &[
+/// The identities whose requests are the cluster's own housekeeping: the garbage collector
+/// (deleting what lost its owner, removing owner references and finalizers when orphaning), the
+/// namespace controller (emptying a namespace being deleted, through delete-collection), and the
+/// controller manager itself when it runs without one service account per controller. Denying
+/// them leaves orphans behind or a namespace `Terminating` forever.
+pub const LIFECYCLE_USERS: &[&str] = &[
     "system:serviceaccount:kube-system:generic-garbage-collector",
     "system:serviceaccount:kube-system:namespace-controller",
+    "system:kube-controller-manager",
 ];
 
 /// The parts of an admission request a decision depends on. Objects are JSON as the API server
@@ -94,8 +98,8 @@ pub enum Skip {
     ExemptNamespace,
     /// No enabled rule judges this kind and operation.
     NoRule,
-    /// A delete by the garbage collector or the namespace controller.
-    ControllerDelete,
+    /// A request of the garbage collector, the namespace controller or the controller manager.
+    Housekeeping,
     /// The namespace is being deleted.
     NamespaceTerminating,
     /// The object itself is being deleted (an update that removes finalizers, say).
@@ -112,7 +116,7 @@ impl Skip {
             Self::Subresource => "subresource-not-reviewed",
             Self::ExemptNamespace => "exempt-namespace",
             Self::NoRule => "no-rule-for-kind",
-            Self::ControllerDelete => "lifecycle-controller-delete",
+            Self::Housekeeping => "lifecycle-housekeeping",
             Self::NamespaceTerminating => "lifecycle-namespace-terminating",
             Self::ObjectDeleting => "lifecycle-object-deleting",
             Self::Controlled => "controlled-by-reviewed-kind",
@@ -297,8 +301,8 @@ impl RuleSet {
         if req.sub_resource.is_some_and(|s| !s.is_empty()) {
             return Some(Skip::Subresource);
         }
-        if req.operation == Operation::Delete && LIFECYCLE_DELETERS.contains(&req.user) {
-            return Some(Skip::ControllerDelete);
+        if LIFECYCLE_USERS.contains(&req.user) {
+            return Some(Skip::Housekeeping);
         }
         let mut judging = self.for_kind(req.kind, req.operation).peekable();
         if judging.peek().is_none() {

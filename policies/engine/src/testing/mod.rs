@@ -32,6 +32,9 @@ pub enum Behaviour {
     Reject(&'static str),
     /// One error finding when the operation is DELETE (no object, an old object).
     DenyDelete,
+    /// One error finding when the object's JSON is longer than this many bytes: a rule whose
+    /// verdict depends on the object's content (an UPDATE can add a violation or keep one).
+    DenyLongerThan(u32),
     /// Returns a result with an unknown discriminant.
     BadDiscriminant,
     /// Returns `ok(list)` whose pointer is outside memory.
@@ -189,6 +192,16 @@ impl TestRule {
                 // operation (param 0) is delete (2), object absent (param 1 = 0), old object present.
                 format!(
                     "(if (result i32) (i32.and (i32.eq (local.get 0) (i32.const 2)) (i32.and (i32.eqz (local.get 1)) (i32.eq (local.get 4) (i32.const 1)))) (then (i32.const {deny})) (else (i32.const {empty})))"
+                )
+            }
+            Behaviour::DenyLongerThan(limit) => {
+                let deny = findings(
+                    &mut img,
+                    &[TestFinding { severity: 2, message: "the object is too long", path: "metadata", hint: "shorten it" }],
+                );
+                // object present (param 1 = 1) and its length (param 3) over the limit.
+                format!(
+                    "(if (result i32) (i32.and (i32.eq (local.get 1) (i32.const 1)) (i32.gt_u (local.get 3) (i32.const {limit}))) (then (i32.const {deny})) (else (i32.const {empty})))"
                 )
             }
             Behaviour::BadDiscriminant => format!("(i32.const {})", img.words(&[7, 0, 0])),
