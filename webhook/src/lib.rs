@@ -90,8 +90,8 @@ pub fn registration(args: &cli::RegistrationArgs) -> Result<String, Error> {
         ..ws3_engine::EngineOptions::default()
     })
     .or_else(|_| ws3_engine::Engine::new(&ws3_engine::EngineOptions::default()))
-    .map_err(server::Error::from)?;
-    let rules = ws3_engine::RuleSet::load(&engine, &config, &[], &[]).map_err(server::Error::from)?;
+    .map_err(Error::from)?;
+    let rules = ws3_engine::RuleSet::load(&engine, &config, &[], &[]).map_err(Error::from)?;
     Ok(serde_json::to_string_pretty(&rules.registration()).unwrap_or_default())
 }
 

@@ -326,14 +326,18 @@ fn an_update_that_keeps_a_violation_is_allowed_with_a_warning_and_one_that_adds_
     assert!(d.allowed, "{d:?}");
     assert_eq!(
         d.warnings,
-        ["ws3 existing violation, not introduced by this change: [test-long] the object is too long at metadata; fix: shorten it"]
+        [
+            "ws3 existing violation, not introduced by this change: [test-long] the object is too long at metadata; fix: shorten it"
+        ]
     );
     // Only the new one is over: the change introduces it, and the denial says so.
     let d = ev.evaluate(&review(&update_with_lengths(30_000, 0)), &source());
     assert!(!d.allowed, "{d:?}");
     assert_eq!(
         d.denials,
-        ["introduced by this change: [test-long] the object is too long at metadata; fix: shorten it"]
+        [
+            "introduced by this change: [test-long] the object is too long at metadata; fix: shorten it"
+        ]
     );
     // A CREATE has nothing to compare with.
     let mut create: serde_json::Value =
@@ -341,7 +345,10 @@ fn an_update_that_keeps_a_violation_is_allowed_with_a_warning_and_one_that_adds_
     create["request"]["operation"] = "CREATE".into();
     create["request"]["oldObject"] = serde_json::Value::Null;
     let d = ev.evaluate(&review(&create.to_string()), &source());
-    assert_eq!(d.denials, ["[test-long] the object is too long at metadata; fix: shorten it"]);
+    assert_eq!(
+        d.denials,
+        ["[test-long] the object is too long at metadata; fix: shorten it"]
+    );
 }
 
 #[test]
@@ -349,8 +356,12 @@ fn allow_existing_violations_can_be_turned_off_per_rule() {
     let engine = engine(200);
     let loaded = engine
         .load(
-            &TestRule::new("test-long", &[("apps", "StatefulSet")], Behaviour::DenyLongerThan(20_000))
-                .component(),
+            &TestRule::new(
+                "test-long",
+                &[("apps", "StatefulSet")],
+                Behaviour::DenyLongerThan(20_000),
+            )
+            .component(),
             ws3_engine::Origin::Bytes("test-long".into()),
         )
         .unwrap();
@@ -375,12 +386,18 @@ fn allow_existing_violations_can_be_turned_off_per_rule() {
 fn lifecycle_requests_are_never_judged() {
     let rule = TestRule::new(
         "test-guard",
-        &[("networking.k8s.io", "NetworkPolicy"), ("apps", "StatefulSet")],
+        &[
+            ("networking.k8s.io", "NetworkPolicy"),
+            ("apps", "StatefulSet"),
+        ],
         Behaviour::DenyDelete,
     );
     let ev = evaluator(&[(rule, Mode::Enforce, OnError::Deny)]);
     let body = fixture("networkpolicy-delete-default-deny-ingress-031");
-    assert!(!ev.evaluate(&review(&body), &source()).allowed, "a person's delete is judged");
+    assert!(
+        !ev.evaluate(&review(&body), &source()).allowed,
+        "a person's delete is judged"
+    );
     for user in [
         "system:serviceaccount:kube-system:namespace-controller",
         "system:serviceaccount:kube-system:generic-garbage-collector",

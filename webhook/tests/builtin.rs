@@ -49,7 +49,10 @@ fn expect_builtins() {
 #[test]
 fn the_chart_registers_what_the_rules_declare() {
     expect_builtins();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/ws3/files/registration.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../charts/ws3/files/registration.json"
+    );
     let committed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let derived = serde_json::to_value(EVALUATOR.rules().registration()).unwrap();

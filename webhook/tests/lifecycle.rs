@@ -96,7 +96,10 @@ async fn a_namespace_lives_and_dies_without_a_denial() {
     // remove them carry them).
     let context = Arc::new(SharedContext::new());
     let namespace_delete = 44;
-    cache(&context, &capture(&all, namespace_delete)["request"]["oldObject"]);
+    cache(
+        &context,
+        &capture(&all, namespace_delete)["request"]["oldObject"],
+    );
     for order in [61, 65, 48, 49] {
         cache(&context, &capture(&all, order)["request"]["oldObject"]);
     }
@@ -163,11 +166,14 @@ async fn a_change_that_adds_a_violation_to_the_legacy_statefulset_is_denied() {
     );
     assert!(!message.contains("not-a-real-password"), "{message}");
     // The violations the StatefulSet already had are warnings, not reasons to deny.
-    assert!(!message.contains("[statefulset-emptydir-data]"), "{message}");
     assert!(
-        response["warnings"]
-            .to_string()
-            .contains("existing violation, not introduced by this change: [statefulset-emptydir-data]"),
+        !message.contains("[statefulset-emptydir-data]"),
+        "{message}"
+    );
+    assert!(
+        response["warnings"].to_string().contains(
+            "existing violation, not introduced by this change: [statefulset-emptydir-data]"
+        ),
         "{response}"
     );
 }
