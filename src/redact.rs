@@ -123,31 +123,66 @@ struct Cut {
     redacted: usize,
 }
 
-/// A file's text with every secret value masked, and the way back from file positions.
+/// What masking a file needs: its text, its parsed documents and the spans findings mark.
+/// It masks the lines asked for ([`Redactor::redact`]), reading only the nodes on them, so that
+/// showing a few lines of a large file costs a few lines' work.
 #[derive(Debug, Clone)]
-pub struct Redacted<'a> {
-    original: &'a str,
-    original_lines: Lines,
-    text: String,
+pub struct Redactor<'a> {
+    text: &'a str,
     lines: Lines,
-    cuts: Vec<Cut>,
+    roots: Vec<&'a Node>,
+    marked: Vec<Span>,
 }
 
-impl<'a> Redacted<'a> {
-    /// Masks `text`: the secret values found in `roots` (the file's parsed documents) and in its
-    /// lines, and every span in `marked`.
-    pub fn new<'n>(
-        text: &'a str,
-        roots: impl IntoIterator<Item = &'n Node>,
-        marked: &[Span],
-    ) -> Self {
-        let original_lines = Lines::new(text);
-        let ranges = secret_ranges(text, &original_lines, roots, marked);
-        let mut redacted = String::with_capacity(text.len());
+impl<'a> Redactor<'a> {
+    /// A redactor for `text`, whose parsed documents are `roots`, with the spans in `marked`
+    /// masked too.
+    pub fn new(text: &'a str, roots: impl IntoIterator<Item = &'a Node>, marked: &[Span]) -> Self {
+        Self {
+            text,
+            lines: Lines::new(text),
+            roots: roots.into_iter().collect(),
+            marked: marked.to_vec(),
+        }
+    }
+
+    /// How many lines the file has.
+    pub fn line_count(&self) -> usize {
+        self.lines.count()
+    }
+
+    /// Whether line `n` of the file is blank (masking does not change that).
+    pub fn is_blank(&self, n: usize) -> bool {
+        self.lines
+            .range(n)
+            .is_none_or(|r| self.text[r].trim().is_empty())
+    }
+
+    /// Lines `first..=last` (from 1) with every secret value on them masked.
+    pub fn redact(&self, first: usize, last: usize) -> Redacted<'a> {
+        let first = first.clamp(1, self.line_count());
+        let last = last.clamp(first, self.line_count());
+        let window = Window {
+            first,
+            last,
+            bytes: self.lines.range(first).map_or(0, |r| r.start)
+                ..self.lines.range(last).map_or(self.text.len(), |r| r.end),
+        };
+        let ranges = secret_ranges(
+            self.text,
+            &self.lines,
+            &window,
+            self.roots.iter().copied(),
+            &self.marked,
+        );
+        let original = &self.text[window.bytes.clone()];
+        let base = window.bytes.start;
+        let mut redacted = String::with_capacity(original.len());
         let mut cuts = Vec::with_capacity(ranges.len());
         let mut at = 0;
         for range in ranges {
-            redacted.push_str(&text[at..range.start]);
+            let range = range.start - base..range.end - base;
+            redacted.push_str(&original[at..range.start]);
             cuts.push(Cut {
                 original: range.clone(),
                 redacted: redacted.len(),
@@ -155,96 +190,144 @@ impl<'a> Redacted<'a> {
             redacted.push_str(MASK);
             at = range.end;
         }
-        redacted.push_str(&text[at..]);
-        let lines = Lines::new(&redacted);
-        debug_assert_eq!(lines.count(), original_lines.count());
-        Self {
-            original: text,
-            original_lines,
+        redacted.push_str(&original[at..]);
+        Redacted {
+            first,
+            original,
+            original_lines: Lines::new(original),
+            lines: Lines::new(&redacted),
             text: redacted,
-            lines,
             cuts,
         }
     }
 
-    /// The redacted text.
+    /// The whole file, masked.
+    pub fn redact_all(&self) -> Redacted<'a> {
+        self.redact(1, self.line_count())
+    }
+}
+
+/// Lines of a file with every secret value masked, and the way back from file positions.
+#[derive(Debug, Clone)]
+pub struct Redacted<'a> {
+    /// The number of the first line.
+    first: usize,
+    /// The original lines.
+    original: &'a str,
+    original_lines: Lines,
+    /// The masked lines.
+    text: String,
+    lines: Lines,
+    /// Offsets within `original` and `text`.
+    cuts: Vec<Cut>,
+}
+
+impl<'a> Redacted<'a> {
+    /// Masks the whole of `text`: the secret values found in `roots` (the file's parsed
+    /// documents) and in its lines, and every span in `marked`.
+    pub fn new(text: &'a str, roots: impl IntoIterator<Item = &'a Node>, marked: &[Span]) -> Self {
+        Redactor::new(text, roots, marked).redact_all()
+    }
+
+    /// The masked lines, with their line breaks.
     pub fn text(&self) -> &str {
         &self.text
     }
 
-    /// How many lines (the same as the file's).
-    pub fn line_count(&self) -> usize {
-        self.lines.count()
-    }
-
-    /// Line `n` (from 1) of the redacted text, without its line break.
+    /// Line `n` (from 1, numbered as in the file) masked, without its line break; `None`
+    /// outside the masked lines.
     pub fn line(&self, n: usize) -> Option<&str> {
-        self.lines.range(n).map(|r| &self.text[r])
+        let i = n.checked_sub(self.first)? + 1;
+        self.lines.range(i).map(|r| &self.text[r])
     }
 
-    /// Where a file position is in the redacted text: its line (from 1) and byte offset in the
-    /// redacted line. A position inside a masked value is the start of the mask, or its end
+    /// Where a file position is in the masked lines: its line (from 1) and byte offset in the
+    /// masked line. A position inside a masked value is the start of the mask, or its end
     /// when `end` is set (for the end of a range).
     pub fn position(&self, pos: Pos, end: bool) -> Option<(usize, usize)> {
-        let line = pos.line.clamp(1, self.line_count());
-        let pos = Pos { line, ..pos };
-        let offset = self.original_lines.offset(self.original, pos);
-        let i = self.cuts.partition_point(|c| c.original.start < offset);
-        let mapped = match i.checked_sub(1).map(|j| &self.cuts[j]) {
+        let i = pos.line.checked_sub(self.first)? + 1;
+        if i > self.lines.count() {
+            return None;
+        }
+        let offset = self
+            .original_lines
+            .offset(self.original, Pos { line: i, ..pos });
+        let k = self.cuts.partition_point(|c| c.original.start < offset);
+        let mapped = match k.checked_sub(1).map(|j| &self.cuts[j]) {
             None => offset,
             Some(cut) if offset < cut.original.end => {
                 cut.redacted + if end { MASK.len() } else { 0 }
             }
             Some(cut) => cut.redacted + MASK.len() + (offset - cut.original.end),
         };
-        let start = self.lines.range(line)?.start;
-        Some((line, mapped.saturating_sub(start)))
+        let start = self.lines.range(i)?.start;
+        Some((pos.line, mapped.saturating_sub(start)))
     }
 }
 
-/// The byte ranges of `text` never to be shown: one per masked piece, each within one line,
-/// sorted and disjoint.
-pub fn secret_ranges<'n>(
+/// The lines being masked.
+#[derive(Debug, Clone)]
+struct Window {
+    first: usize,
+    last: usize,
+    /// Their bytes in the file, line breaks between them included.
+    bytes: Range<usize>,
+}
+
+impl Window {
+    /// Whether a node's span touches these lines.
+    fn touches(&self, span: Span) -> bool {
+        span.start.line <= self.last && span.end.line >= self.first
+    }
+}
+
+/// The byte ranges of the window's lines never to be shown: one per masked piece, each within
+/// one line, sorted and disjoint.
+fn secret_ranges<'n>(
     text: &str,
     lines: &Lines,
+    window: &Window,
     roots: impl IntoIterator<Item = &'n Node>,
     marked: &[Span],
 ) -> Vec<Range<usize>> {
     let mut finder = Finder {
         text,
         lines,
+        window,
         out: Vec::new(),
     };
     for root in roots {
         finder.walk(root);
     }
-    for span in marked {
+    for span in marked.iter().filter(|s| window.touches(**s)) {
         finder.out.push(lines.span(text, *span));
     }
-    for n in 1..=lines.count() {
-        if let Some(range) = lines.range(n) {
-            let line = &text[range.clone()];
-            finder.out.extend(
-                text_secrets(line)
-                    .into_iter()
-                    .map(|r| r.start + range.start..r.end + range.start),
-            );
-        }
-    }
-    normalize(text, lines, finder.out)
+    // The window's lines in one pass: no value the detectors find runs past a line break.
+    let start = window.bytes.start;
+    finder.out.extend(
+        text_secrets(&text[window.bytes.clone()])
+            .into_iter()
+            .map(|r| r.start + start..r.end + start),
+    );
+    normalize(text, lines, window, finder.out)
 }
 
 /// Splits ranges at line breaks (keeping the indentation of continuation lines), trims blanks,
 /// sorts and merges them.
-fn normalize(text: &str, lines: &Lines, ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+fn normalize(
+    text: &str,
+    lines: &Lines,
+    window: &Window,
+    ranges: Vec<Range<usize>>,
+) -> Vec<Range<usize>> {
     let mut pieces = Vec::with_capacity(ranges.len());
     for range in ranges {
-        let range = range.start.min(text.len())..range.end.min(text.len());
+        let range = range.start.max(window.bytes.start)..range.end.min(window.bytes.end);
         if range.is_empty() {
             continue;
         }
         let mut n = lines.line_of(range.start);
-        while let Some(line) = lines.range(n) {
+        while let Some(line) = lines.range(n).filter(|_| n <= window.last) {
             if line.start >= range.end {
                 break;
             }
@@ -276,16 +359,22 @@ fn normalize(text: &str, lines: &Lines, ranges: Vec<Range<usize>>) -> Vec<Range<
 struct Finder<'t> {
     text: &'t str,
     lines: &'t Lines,
+    window: &'t Window,
     out: Vec<Range<usize>>,
 }
 
 impl Finder<'_> {
     fn mask(&mut self, node: &Node) {
-        self.out.push(self.lines.span(self.text, node.span));
+        if self.window.touches(node.span) {
+            self.out.push(self.lines.span(self.text, node.span));
+        }
     }
 
     /// Masks every scalar under `node` (a Secret's `data`).
     fn mask_all(&mut self, node: &Node) {
+        if !self.window.touches(node.span) {
+            return;
+        }
         match &node.kind {
             NodeKind::Scalar(_) => self.mask(node),
             NodeKind::Seq(items) => items.iter().for_each(|i| self.mask_all(i)),
@@ -311,26 +400,41 @@ impl Finder<'_> {
     }
 
     fn walk(&mut self, node: &Node) {
+        if !self.window.touches(node.span) {
+            return;
+        }
         match &node.kind {
             NodeKind::Scalar(s) => self.scalar(node, s),
             NodeKind::Seq(items) => items.iter().for_each(|i| self.walk(i)),
             NodeKind::Map(entries) => {
-                let is_secret = node.get("kind").and_then(Node::as_str) == Some("Secret")
-                    && node.get("apiVersion").is_some();
-                // `{name: DB_PASSWORD, value: ...}`: an env var, a Helm `--set` list...
-                let named_secret = ["name", "key"].iter().any(|k| {
-                    node.get(k)
-                        .and_then(Node::as_str)
-                        .is_some_and(is_secret_key)
-                });
+                // One pass for what decides how the entries are read: a Secret, and
+                // `{name: DB_PASSWORD, value: ...}` (an env var, a Helm `--set` list...).
+                let (mut kind, mut api_version, mut named_secret) = (None, false, false);
                 for entry in entries {
-                    let key = entry.key_str();
+                    match entry.key.as_str() {
+                        Some("kind") => kind = entry.value.as_str(),
+                        Some("apiVersion") => api_version = true,
+                        Some("name" | "key") => {
+                            named_secret |= entry.value.as_str().is_some_and(is_secret_key);
+                        }
+                        _ => {}
+                    }
+                }
+                let is_secret = kind == Some("Secret") && api_version;
+                for entry in entries {
+                    if !self.window.touches(entry.value.span) {
+                        continue;
+                    }
+                    let Some(key) = entry.key.as_str() else {
+                        self.walk(&entry.value);
+                        continue;
+                    };
                     if (is_secret && (key == "data" || key == "stringData")) || key == LAST_APPLIED
                     {
                         self.mask_all(&entry.value);
                         continue;
                     }
-                    if is_secret_key(&key) || (named_secret && key == "value") {
+                    if is_secret_key(key) || (named_secret && key == "value") {
                         self.mask_value(&entry.value);
                     }
                     self.walk(&entry.value);
@@ -343,6 +447,9 @@ impl Finder<'_> {
     /// only the password is masked; otherwise the whole scalar.
     fn scalar(&mut self, node: &Node, scalar: &Scalar) {
         if !matches!(scalar.resolved, Resolved::Str) {
+            return;
+        }
+        if !scalar.value.bytes().any(|b| b == b':' || b == b'=') {
             return;
         }
         let in_value = text_secrets(&scalar.value);
@@ -488,18 +595,20 @@ fn skip_blanks(text: &str, from: usize) -> usize {
     from + (rest.len() - rest.trim_start_matches([' ', '\t']).len())
 }
 
-/// Where a value starting at `start` ends: at its closing quote (the quotes are not part of
-/// it; a backslash escapes), else at the first byte `stops` says ends it.
+/// Where a value starting at `start` ends: after its closing quote (a backslash escapes; at
+/// the end of the line for a quote left open), else at the first byte `stops` says ends it.
 fn value_end(text: &str, start: usize, stops: impl Fn(u8) -> bool) -> usize {
     let bytes = text.as_bytes();
     match bytes.get(start) {
         Some(&q @ (b'"' | b'\'')) => {
             let mut i = start + 1;
-            while i < bytes.len() && bytes[i] != q {
+            while i < bytes.len() && !matches!(bytes[i], b'\n' | b'\r') && bytes[i] != q {
                 i += if bytes[i] == b'\\' { 2 } else { 1 };
             }
-            // The whole quoted value, quotes included: an unterminated one runs to the end.
-            (i + 1).min(bytes.len())
+            // The whole quoted value, quotes included: an unterminated one runs to the end
+            // of its line (a multi-line quoted scalar is masked whole from the parsed tree).
+            let i = i.min(bytes.len());
+            if bytes.get(i) == Some(&q) { i + 1 } else { i }
         }
         _ => bytes[start..]
             .iter()
@@ -537,6 +646,9 @@ fn url_passwords(text: &str, out: &mut Vec<Range<usize>>) {
 /// `access`, `private`, `secret`, `signing`, `encryption` or `master`. So `secretKeyRef`,
 /// `secretName`, `passwordFile`, `tokenizer`, `max_tokens` and `imagePullSecrets` are not.
 pub fn is_secret_key(key: &str) -> bool {
+    if !has_secret_stem(key) {
+        return false;
+    }
     const TRANSPARENT: &[&str] = &[
         "value",
         "val",
@@ -593,6 +705,31 @@ pub fn is_secret_key(key: &str) -> bool {
                 before,
                 Some("api" | "access" | "private" | "secret" | "signing" | "encryption" | "master")
             ))
+}
+
+/// Whether `key` holds one of the stems a secret-looking key has (ASCII, any case): most keys
+/// hold none, and are answered without being split into words.
+fn has_secret_stem(key: &str) -> bool {
+    const STEMS: &[&[u8]] = &[
+        b"pass",
+        b"pwd",
+        b"secret",
+        b"token",
+        b"credential",
+        b"key",
+        b"authorization",
+    ];
+    let bytes = key.as_bytes();
+    (0..bytes.len()).any(|i| {
+        matches!(
+            bytes[i].to_ascii_lowercase(),
+            b'p' | b's' | b't' | b'c' | b'k' | b'a'
+        ) && STEMS.iter().any(|stem| {
+            bytes
+                .get(i..i + stem.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(stem))
+        })
+    })
 }
 
 /// `STRIPE_API_TOKEN` → `stripe api token`, `apiKey` → `api key`, `APIKey` → `api key`.
@@ -817,6 +954,72 @@ spec:
             assert!(out.contains(kept), "{kept} in\n{out}");
         }
         assert_eq!(out.lines().count(), text.lines().count());
+    }
+
+    #[test]
+    fn values_outside_the_parsed_tree_are_masked_too() {
+        // A duplicate key (whether the parser keeps the last one or refuses the file), a
+        // comment, a document after a syntax error.
+        let text = "kind: ConfigMap\ndata:\n  dup_secret: firstdup\n  dup_secret: \"\"\n  # db_pass = oldpass\n---\na: [\n---\ntoken: aftererror\n";
+        let out = redact(text);
+        for secret in ["firstdup", "oldpass", "aftererror"] {
+            assert!(!out.contains(secret), "{secret} in\n{out}");
+        }
+        assert_eq!(out.lines().count(), text.lines().count());
+    }
+
+    #[test]
+    fn a_few_lines_are_masked_like_the_whole_file() {
+        let text = "\
+apiVersion: v1
+kind: Secret
+metadata: {name: s}
+stringData:
+  key: |
+    line one
+    line two
+  url: postgresql://u:pw@h/db
+---
+kind: Pod
+apiVersion: v1
+spec:
+  containers:
+    - env:
+        - name: DB_PASSWORD
+          value: \"s3cr3t\"
+";
+        let stream = parse_stream(text);
+        let roots: Vec<&Node> = stream
+            .documents
+            .iter()
+            .filter_map(|d| d.root.as_ref())
+            .collect();
+        let marked = [Span {
+            start: Pos { line: 3, col: 10 },
+            end: Pos { line: 3, col: 19 },
+        }];
+        let redactor = Redactor::new(text, roots.iter().copied(), &marked);
+        let all = redactor.redact_all();
+        assert!(all.text().contains("metadata: ****"), "{}", all.text());
+        for first in 1..=redactor.line_count() {
+            for last in first..=(first + 2).min(redactor.line_count()) {
+                let part = redactor.redact(first, last);
+                for n in first..=last {
+                    assert_eq!(part.line(n), all.line(n), "line {n} of {first}..={last}");
+                }
+                assert_eq!(part.line(last + 1), None);
+                assert_eq!(
+                    part.position(
+                        Pos {
+                            line: last + 1,
+                            col: 0
+                        },
+                        false
+                    ),
+                    None
+                );
+            }
+        }
     }
 
     #[test]

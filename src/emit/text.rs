@@ -32,7 +32,7 @@ use super::{EmitOptions, Emitter, plural};
 use crate::{
     Diagnostic, Report, RuleInfo,
     escape::{display_name, display_text},
-    redact::Redacted,
+    redact::{Redacted, Redactor},
     yaml::{Node, Pos, Span},
 };
 
@@ -63,15 +63,21 @@ impl Paint {
 
     fn severity(self, severity: Severity, text: &str) -> String {
         let code = match severity {
-            Severity::Error => "1;31",
-            Severity::Warning => "1;33",
-            Severity::Info => "1;36",
+            // The colours annotate-snippets gives each level (bright red, yellow, blue).
+            Severity::Error => "1;91",
+            Severity::Warning => "1;93",
+            Severity::Info => "1;94",
         };
         self.wrap(code, text)
     }
 
     fn bold(self, text: &str) -> String {
         self.wrap("1", text)
+    }
+
+    /// The gutter's colour, as annotate-snippets draws it (bright blue, bold).
+    fn gutter(self, text: &str) -> String {
+        self.wrap("1;94", text)
     }
 }
 
@@ -169,23 +175,36 @@ fn write_diagnostic(
         Severity::Warning => Level::WARNING,
         Severity::Info => Level::INFO,
     };
-    let notes = notes(d);
-    let mut group = Group::with_level(level.clone());
     let frame = frames.frame(d);
+    // The frame is drawn by annotate-snippets; the `= name: text` lines under it are plain
+    // lines (drawing them too doubles the renderer's cost).
+    let width = frame
+        .as_ref()
+        .map_or(l.line, |f| f.last_line)
+        .to_string()
+        .len();
+    let pad = " ".repeat(width);
+    let bar = paint.gutter("|");
     if let Some(frame) = &frame {
-        group = group.element(
+        let group = Group::with_level(level).element(
             Snippet::source(frame.source.as_str())
                 .line_start(frame.first_line)
                 .fold(false)
                 .annotation(AnnotationKind::Primary.span(frame.span.clone())),
         );
+        writeln!(out, "{}", renderer.render(&[group]))?;
+        writeln!(out, "{pad} {bar}")?;
     }
-    group = group.elements(
-        notes
-            .iter()
-            .map(|(name, text)| Level::NOTE.with_name(*name).message(text.as_str())),
-    );
-    writeln!(out, "{}", renderer.render(&[group]))
+    let eq = paint.gutter("=");
+    for (name, text) in notes(d) {
+        let name = if name == "help" {
+            paint.bold(name)
+        } else {
+            name.to_owned()
+        };
+        writeln!(out, "{pad} {eq} {name}: {text}")?;
+    }
+    Ok(())
 }
 
 /// The `= name: text` lines under a frame.
@@ -237,19 +256,28 @@ fn notes(d: &Diagnostic) -> Vec<(&'static str, String)> {
 struct Frame {
     source: String,
     first_line: usize,
+    last_line: usize,
     span: Range<usize>,
 }
 
-/// The redacted text of the file being reported on, and the layout of the lines last shown.
+/// Masks the lines of the file being reported on, and keeps the lines last shown.
 struct Frames<'r> {
     report: &'r Report,
     /// The parsed documents of each file.
     roots: Vec<Vec<&'r Node>>,
     /// Spans findings mark as secret, per file (of every finding, shown or not).
     marked: Vec<Vec<Span>>,
-    file: Option<(usize, Redacted<'r>)>,
-    /// Layouts of recently shown lines of `file` (findings come sorted by line: mostly hits).
-    layouts: Vec<(usize, Rc<Layout>)>,
+    file: Option<(usize, Redactor<'r>)>,
+    /// Recently shown lines of `file` (findings come sorted by line: mostly hits).
+    shown: Vec<Rc<Shown<'r>>>,
+}
+
+/// Lines of a file, masked, and where their characters are shown.
+struct Shown<'r> {
+    first: usize,
+    last: usize,
+    lines: Redacted<'r>,
+    layouts: Vec<Layout>,
 }
 
 impl<'r> Frames<'r> {
@@ -271,77 +299,85 @@ impl<'r> Frames<'r> {
             roots,
             marked,
             file: None,
-            layouts: Vec::new(),
+            shown: Vec::new(),
         }
     }
 
-    fn redacted(&mut self, file: usize) -> Option<&Redacted<'r>> {
+    fn redactor(&mut self, file: usize) -> Option<&Redactor<'r>> {
         if self.file.as_ref().is_none_or(|(f, _)| *f != file) {
             let source = self.report.files.get(file)?;
             let roots = self.roots.get(file).map(Vec::as_slice).unwrap_or_default();
             let marked = self.marked.get(file).map(Vec::as_slice).unwrap_or_default();
             self.file = Some((
                 file,
-                Redacted::new(&source.text, roots.iter().copied(), marked),
+                Redactor::new(&source.text, roots.iter().copied(), marked),
             ));
-            self.layouts.clear();
+            self.shown.clear();
         }
         self.file.as_ref().map(|(_, r)| r)
     }
 
-    /// The layout of line `n` of `file`'s redacted text.
-    fn layout(&mut self, file: usize, n: usize) -> Option<Rc<Layout>> {
-        self.redacted(file)?;
-        if let Some((_, layout)) = self.layouts.iter().find(|(m, _)| *m == n) {
-            return Some(Rc::clone(layout));
+    /// Lines `first..=last` of `file`, masked.
+    fn shown(&mut self, file: usize, first: usize, last: usize) -> Option<Rc<Shown<'r>>> {
+        self.redactor(file)?;
+        if let Some(hit) = self
+            .shown
+            .iter()
+            .find(|s| s.first == first && s.last == last)
+        {
+            return Some(Rc::clone(hit));
         }
-        let layout = Rc::new(Layout::new(self.redacted(file)?.line(n)?));
-        if self.layouts.len() >= 4 {
-            self.layouts.remove(0);
+        let lines = self.redactor(file)?.redact(first, last);
+        let layouts = (first..=last)
+            .map(|n| Layout::new(lines.line(n).unwrap_or_default()))
+            .collect();
+        let shown = Rc::new(Shown {
+            first,
+            last,
+            lines,
+            layouts,
+        });
+        if self.shown.len() >= 4 {
+            self.shown.remove(0);
         }
-        self.layouts.push((n, Rc::clone(&layout)));
-        Some(layout)
+        self.shown.push(Rc::clone(&shown));
+        Some(shown)
     }
 
     fn frame(&mut self, d: &Diagnostic) -> Option<Frame> {
         let l = &d.location;
-        let (line, span, first) = {
-            let red = self.redacted(d.file)?;
-            let start = Pos {
-                line: l.line,
-                col: l.column.saturating_sub(1),
-            };
-            let (line, from) = red.position(start, false)?;
-            let len = red.line(line)?.len();
-            let to = if l.end_line == l.line {
-                let end = Pos {
-                    line: l.end_line,
-                    col: l.end_column.saturating_sub(1),
-                };
-                red.position(end, true).map_or(len, |(_, b)| b)
-            } else {
-                len
-            };
-            let from = from.min(len);
-            let first = if line > d.object_line.max(1)
-                && red.line(line - 1).is_some_and(|s| !s.trim().is_empty())
-            {
-                line - 1
-            } else {
-                line
-            };
-            (line, from..to.clamp(from, len), first)
+        let redactor = self.redactor(d.file)?;
+        let line = l.line.clamp(1, redactor.line_count());
+        let first = if line > d.object_line.max(1) && !redactor.is_blank(line - 1) {
+            line - 1
+        } else {
+            line
         };
-        let layouts = (first..=line)
-            .map(|n| self.layout(d.file, n))
-            .collect::<Option<Vec<_>>>()?;
-        let red = self.redacted(d.file)?;
-        let primary = layouts.last()?;
-        let widest = layouts.iter().map(|l| l.width).max().unwrap_or(0);
+        let shown = self.shown(d.file, first, line)?;
+        let red = &shown.lines;
+        let start = Pos {
+            line,
+            col: l.column.saturating_sub(1),
+        };
+        let (_, from) = red.position(start, false)?;
+        let len = red.line(line)?.len();
+        let to = if l.end_line == l.line {
+            let end = Pos {
+                line,
+                col: l.end_column.saturating_sub(1),
+            };
+            red.position(end, true).map_or(len, |(_, b)| b)
+        } else {
+            len
+        };
+        let from = from.min(len);
+        let span = from..to.clamp(from, len);
+        let primary = shown.layouts.last()?;
+        let widest = shown.layouts.iter().map(|l| l.width).max().unwrap_or(0);
         let window = Window::around(primary.col(span.start), primary.col(span.end), widest);
         let mut source = String::new();
         let mut placed = 0..0;
-        for (n, layout) in (first..=line).zip(&layouts) {
+        for (n, layout) in (first..=line).zip(&shown.layouts) {
             let text = red.line(n)?;
             if n == line {
                 placed = layout.clip(text, window, &mut source, Some(span.clone()));
@@ -353,6 +389,7 @@ impl<'r> Frames<'r> {
         Some(Frame {
             source,
             first_line: first,
+            last_line: line,
             span: placed,
         })
     }
