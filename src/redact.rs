@@ -1,7 +1,8 @@
 //! Redaction by construction: what a file's text looks like with every secret value masked.
 //!
-//! Output that shows source text (the text format's code frames) is built from a [`Redacted`]
-//! file only, never from the file itself. A value is masked when
+//! Output that shows source text (the text format's code frames) is built from [`Redacted`]
+//! lines only (a [`Redactor`] masks the lines asked for), never from the file itself. A value
+//! is masked when
 //! - it is under `data` or `stringData` of a `kind: Secret`, or it is kubectl's
 //!   last-applied-configuration annotation (a copy of the whole object);
 //! - a finding marks it ([`crate::Diagnostic::redactions`]);

@@ -13,7 +13,7 @@
 //! ```
 //!
 //! The code frame (drawn by `annotate-snippets`, as rustc and cargo draw theirs) shows the
-//! offending line with one line of context, taken from the file's [`Redacted`] text only: secret
+//! offending line with one line of context, taken from [`Redacted`] lines only: secret
 //! values are never shown (`POSTGRES_PASSWORD: ****`). Lines wider than [`FRAME_WIDTH`] columns
 //! are cut to a window around the finding, marked with `...` as rustc marks them. Names and messages are printed with
 //! their control characters escaped.
