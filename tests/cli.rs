@@ -989,6 +989,9 @@ fn rule_errors_do_not_echo_values() {
     for format in ["text", "json", "sarif", "github"] {
         let o = run_in(dir.path(), &["--no-color", "--format", format, "n.yaml"]);
         let all = format!("{}{}", stdout(&o), stderr(&o));
+        // The rules' decode errors are reported (exit 2), without the value.
+        assert_eq!(code(&o), 2, "{format}: {all}");
+        assert!(all.contains("invalid type: integer"), "{format}: {all}");
         for value in ["73915824601", "73915824602", "73915824603"] {
             assert!(!all.contains(value), "{format}: {all}");
         }
