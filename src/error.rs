@@ -71,6 +71,7 @@ impl ProblemKind {
             Self::Syntax => "invalid YAML or JSON",
             Self::Object => "invalid Kubernetes object",
             Self::Rule => "rule failure",
+            Self::NothingChecked => "nothing checked",
         }
     }
 }

@@ -716,7 +716,7 @@ fn lint_input_null_and_empty_values_are_absent_not_rule_errors() {
     // finding is expected).
     assert_ne!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
     let v = json(&o);
-    assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    assert_eq!(v["problems"], serde_json::json!([]), "{v}");
     assert!(
         v["findings"]
             .as_array()
@@ -930,10 +930,14 @@ fn planted_secrets_never_reach_stdout_or_stderr() {
     for (name, eol) in names.iter().zip(["\n", "\r\n", "\r"]) {
         std::fs::write(dir.path().join(name), PLANTED_FILE.replace('\n', eol)).unwrap();
     }
+    // Each variant on its own: together they would define the same objects twice.
     let mut texts = String::new();
-    for format in ["text", "json", "sarif", "github"] {
+    for (name, format) in names
+        .iter()
+        .flat_map(|n| ["text", "json", "sarif", "github"].map(|f| (n, f)))
+    {
         for verbose in [&[][..], &["-v", "--show-suppressed"][..]] {
-            let args = [&["--no-color", "--format", format][..], verbose, &names].concat();
+            let args = [&["--no-color", "--format", format][..], verbose, &[name]].concat();
             let o = run_in(dir.path(), &args);
             let (out, err) = (stdout(&o), stderr(&o));
             // The unquoted number fails the rule's string decode: a rule error.
@@ -941,7 +945,7 @@ fn planted_secrets_never_reach_stdout_or_stderr() {
             for secret in PLANTED {
                 assert!(
                     !out.contains(secret) && !err.contains(secret),
-                    "{format} {verbose:?} shows {secret}:\n{out}\n{err}"
+                    "{name} {format} {verbose:?} shows {secret}:\n{out}\n{err}"
                 );
             }
             if format == "text" {

@@ -114,6 +114,6 @@ mod tests {
         assert!(!shown.contains(['\n', '\r', ':', ',']), "{shown}");
         let data = escape_data(&display_name(name));
         assert!(!data.contains(['\n', '\r']), "{data}");
-        assert_eq!(display_name("a\u{1b}[31m"), "a\\u{1b}[31m");
+        assert_eq!(display_name("a\u{1b}[31m"), "a\\x1b[31m");
     }
 }

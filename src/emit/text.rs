@@ -31,7 +31,7 @@ use ws3_engine::{Severity, object::IGNORE_ANNOTATION};
 use super::{EmitOptions, Emitter, plural};
 use crate::{
     Diagnostic, Report, RuleInfo,
-    escape::{display_name, display_text},
+    escape::display_name,
     redact::{Redacted, Redactor},
     yaml::{Node, Pos, Span},
 };
@@ -636,6 +636,15 @@ pub fn write_rules(rules: &[RuleInfo], out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "(no rules loaded)")?;
     }
     Ok(())
+}
+
+/// A multi-line text (a rule's documentation) as it may be printed: each line through
+/// [`display_name`], so control characters are escaped and line feeds kept.
+fn display_text(text: &str) -> String {
+    text.split('\n')
+        .map(display_name)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `ws3-lint explain ID`: the rule's Markdown documentation (control characters escaped).
