@@ -26,6 +26,7 @@ pub mod escape;
 pub mod input;
 pub mod locate;
 pub mod objects;
+pub mod redact;
 pub mod yaml;
 
 use std::{

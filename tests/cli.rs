@@ -716,7 +716,7 @@ fn lint_input_null_and_empty_values_are_absent_not_rule_errors() {
     // finding is expected).
     assert_ne!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
     let v = json(&o);
-    assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    assert_eq!(v["problems"], serde_json::json!([]), "{v}");
     assert!(
         v["findings"]
             .as_array()
@@ -831,4 +831,249 @@ fn lint_input_alias_bombs_stop_with_an_error_naming_file_and_document() {
     );
     assert!(stderr(&o).contains("bomb.yaml:"), "{}", stderr(&o));
     assert!(stderr(&o).contains("is not linted"), "{}", stderr(&o));
+}
+
+// lint-output: what users read never shows a secret, a value from an error, or a raw control
+// character, in any format.
+
+/// Planted secrets and a file that holds every one of them next to findings.
+const PLANTED: &[&str] = &[
+    "73915824601",
+    "PlantedQuotedPw5",
+    "sk_live_PlantedStripeToken",
+    "PlantedUrlPw1",
+    "PlantedJdbcPw2",
+    "PlantedConninfoPw3",
+    "PlantedNpgsqlPw4",
+    "PlantedSecretPw6",
+    "PlantedEnvPw7",
+    "PlantedEnvUrlPw8",
+    "PlantedCommentPw9",
+    "PlantedPlainPw10",
+];
+
+const PLANTED_FILE: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: db-config
+  namespace: app
+data:
+  DATABASE_URL: postgresql://app:PlantedUrlPw1@db:5432/app
+  JDBC_URL: jdbc:postgresql://db:5432/app?user=app&password=PlantedJdbcPw2
+  PG_CONNINFO: host=db port=5432 user=app password=PlantedConninfoPw3
+  NPGSQL: "Host=db;Username=app;Password=PlantedNpgsqlPw4;Database=app"
+  STRIPE_API_TOKEN: sk_live_PlantedStripeToken
+  POSTGRES_PASSWORD: "PlantedQuotedPw5"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: app
+stringData:
+  password: PlantedSecretPw6
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: db-config-2
+  namespace: app
+data:
+  # POSTGRES_PASSWORD: PlantedCommentPw9
+  POSTGRES_PASSWORD: PlantedPlainPw10
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: db-config-3
+  namespace: app
+data:
+  POSTGRES_PASSWORD: 73915824601
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+  namespace: app
+spec:
+  serviceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      containers:
+        - name: postgres
+          image: postgres:16
+          env:
+            - name: POSTGRES_PASSWORD
+              value: "PlantedEnvPw7"
+            - name: DATABASE_URL
+              value: postgres://app:PlantedEnvUrlPw8@db/app
+          volumeMounts:
+            - {name: data, mountPath: /var/lib/postgresql/data}
+      volumes:
+        - name: data
+          emptyDir: {}
+"#;
+
+/// The line (from 1) of the planted file where `text` first is.
+fn planted_line(text: &str) -> usize {
+    PLANTED_FILE.lines().position(|l| l.contains(text)).unwrap() + 1
+}
+
+#[test]
+fn planted_secrets_never_reach_stdout_or_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["lf.yaml", "crlf.yaml", "cr.yaml"];
+    for (name, eol) in names.iter().zip(["\n", "\r\n", "\r"]) {
+        std::fs::write(dir.path().join(name), PLANTED_FILE.replace('\n', eol)).unwrap();
+    }
+    // Each variant on its own: together they would define the same objects twice.
+    let mut texts = String::new();
+    for (name, format) in names
+        .iter()
+        .flat_map(|n| ["text", "json", "sarif", "github"].map(|f| (n, f)))
+    {
+        for verbose in [&[][..], &["-v", "--show-suppressed"][..]] {
+            let args = [&["--no-color", "--format", format][..], verbose, &[name]].concat();
+            let o = run_in(dir.path(), &args);
+            let (out, err) = (stdout(&o), stderr(&o));
+            // The unquoted number fails the rule's string decode: a rule error.
+            assert_eq!(code(&o), 2, "{format}:\n{out}{err}");
+            for secret in PLANTED {
+                assert!(
+                    !out.contains(secret) && !err.contains(secret),
+                    "{name} {format} {verbose:?} shows {secret}:\n{out}\n{err}"
+                );
+            }
+            if format == "text" {
+                texts.push_str(&out);
+                assert!(
+                    err.contains("cannot read ConfigMap") && err.contains("invalid type: integer"),
+                    "{err}"
+                );
+            }
+        }
+    }
+    // The frames were drawn, values masked, on the same lines whatever the line ends.
+    let blocks: Vec<&str> = texts.split("\n\n").collect();
+    for name in names {
+        for (line, shown) in [
+            ("STRIPE_API_TOKEN", "  STRIPE_API_TOKEN: ****"),
+            ("PlantedQuotedPw5", "  POSTGRES_PASSWORD: ****"),
+            ("PlantedCommentPw9", "  # POSTGRES_PASSWORD: ****"),
+            ("PlantedPlainPw10", "  POSTGRES_PASSWORD: ****"),
+            ("PlantedEnvPw7", "              value: ****"),
+            ("emptyDir", "          emptyDir: {}"),
+        ] {
+            let frame_line = format!("\n{} | {shown}\n", planted_line(line));
+            assert!(
+                blocks
+                    .iter()
+                    .any(|b| b.starts_with(&format!("{name}:")) && b.contains(&frame_line)),
+                "{name}: `{frame_line}` in\n{texts}"
+            );
+        }
+        let finding = format!(
+            "{name}:{}:11: error[statefulset-emptydir-data]",
+            planted_line("emptyDir")
+        );
+        assert!(texts.contains(&finding), "{finding} in\n{texts}");
+    }
+}
+
+#[test]
+fn rule_errors_do_not_echo_values() {
+    // An unquoted number where a rule decodes a string: the rule's error must not quote it.
+    let dir = tempfile::tempdir().unwrap();
+    let text = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: app\nspec:\n  serviceName: db\n  template:\n    spec:\n      containers:\n        - name: 73915824601\n          image: 73915824602\n          env:\n            - name: POSTGRES_PASSWORD\n              value: 73915824603\n";
+    std::fs::write(dir.path().join("n.yaml"), text).unwrap();
+    for format in ["text", "json", "sarif", "github"] {
+        let o = run_in(dir.path(), &["--no-color", "--format", format, "n.yaml"]);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        // The rules' decode errors are reported (exit 2), without the value.
+        assert_eq!(code(&o), 2, "{format}: {all}");
+        assert!(all.contains("invalid type: integer"), "{format}: {all}");
+        for value in ["73915824601", "73915824602", "73915824603"] {
+            assert!(!all.contains(value), "{format}: {all}");
+        }
+    }
+}
+
+#[test]
+fn names_are_printed_with_control_characters_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "x\n::error file=evil.yaml::injected\u{1b}]0;title\u{7}.yaml";
+    let text = std::fs::read_to_string(root().join(DB_EMPTYDIR))
+        .unwrap()
+        .replace("  name: db\n", "  name: \"db\\e[2J\\u009b31m\"\n");
+    std::fs::write(dir.path().join(name), text).unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "a: [\n").unwrap();
+    for format in ["text", "json", "sarif", "github"] {
+        let o = run_in(
+            dir.path(),
+            &["--no-color", "-v", "--format", format, name, "bad.yaml"],
+        );
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(code(&o), 2, "{format}: {out}{err}");
+        assert!(out.contains("kubernetes-ws-3"), "{format}: {out}");
+        for stream in [&out, &err] {
+            assert!(
+                !stream.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+                "{format}: {stream}"
+            );
+            assert!(
+                !stream.lines().any(|l| l.starts_with("::error file=evil")),
+                "{format}: {stream}"
+            );
+        }
+        if format == "github" {
+            assert!(
+                out.lines().all(|l| l.starts_with("::")),
+                "every line is one command: {out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn long_lines_are_cut_around_the_finding() {
+    // Many StatefulSets on one line of JSON: each frame shows a window of that line, not all
+    // of it.
+    let item = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db-N","namespace":"app"},"spec":{"serviceName":"db","template":{"spec":{"containers":[{"name":"c","image":"i","volumeMounts":[{"name":"data","mountPath":"/data"}]}],"volumes":[{"name":"data","emptyDir":{}}]}}}}"#;
+    let items: Vec<String> = (0..300)
+        .map(|i| item.replace("db-N", &format!("db-{i}")))
+        .collect();
+    let text = format!(
+        r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+        items.join(",")
+    );
+    let o = with_stdin(
+        &[
+            "--no-color",
+            "--disable",
+            "namespace-default-deny",
+            "--disable",
+            "statefulset-headless-service",
+            "-",
+        ],
+        &text,
+    );
+    let out = stdout(&o);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let frames = out.matches("error[statefulset-emptydir-data]").count();
+    assert_eq!(frames, 300, "{}", &out[..out.len().min(2000)]);
+    let longest = out.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(longest < 200, "a line of {longest} characters");
+    assert!(out.len() < 300 * 1500, "{} bytes", out.len());
+    let shown: Vec<&str> = out.lines().filter(|l| l.starts_with("1 | ")).collect();
+    assert_eq!(shown.len(), 300);
+    assert!(
+        shown
+            .iter()
+            .all(|l| l.starts_with("1 | ...") && l.contains(r#""emptyDir":{}"#)),
+        "{shown:?}"
+    );
 }

@@ -64,7 +64,7 @@ fn a_crashing_rule_is_an_error_naming_rule_file_and_document() {
         );
     }
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let errors = report["errors"].as_array().unwrap();
+    let errors = report["problems"].as_array().unwrap();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
         errors

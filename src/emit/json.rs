@@ -24,10 +24,10 @@
 //!       "suppressed": false
 //!     }
 //!   ],
-//!   "errors": [
+//!   "problems": [
 //!     { "kind": "syntax", "file": "bad.yaml", "line": 3, "column": 5, "document": 2, "rule": null, "message": "..." }
 //!   ],
-//!   "summary": { "files": 14, "objects": 40, "errors": 3, "warnings": 0, "infos": 0, "suppressed": 1, "failed": 0 }
+//!   "summary": { "files": 14, "objects": 40, "errors": 3, "warnings": 0, "infos": 0, "suppressed": 1, "problems": 1 }
 //! }
 //! ```
 //!
@@ -40,12 +40,21 @@
 //!   (empty for the whole object). `subject` is the object the finding is about when it is not
 //!   the reviewed one (same shape as `object`), else `null`. `template` is the Helm template
 //!   (`# Source:` comment) the object came from, else `null`. `hint` says how to fix it.
-//! - `errors`: input and rule errors (`kind`: `io`, `syntax`, `object` or `rule`); any error
-//!   makes the exit status 2. `line`, `column`, `document` and `rule` may be `null`.
-//! - `summary`: counts; `errors`, `warnings` and `infos` count unsuppressed findings, `failed`
-//!   counts `errors` entries.
+//! - `problems`: what kept the check from being complete — input errors and rule failures, not
+//!   findings (`kind`: `io` for an unreadable file, `syntax` for invalid YAML or JSON, `object`
+//!   for a Kubernetes object with a field of the wrong type, `rule` for a rule module that
+//!   failed); any problem makes the exit status 2. `line`, `column`, `document` and `rule` may
+//!   be `null`. A message never quotes a value from the input.
+//! - `summary`: counts; `errors`, `warnings` and `infos` count unsuppressed findings of that
+//!   severity, `problems` counts `problems` entries.
+//!
+//! Version 2 renamed version 1's `errors` array to `problems` and `summary.failed` to
+//! `summary.problems`, so that `errors` always means findings of severity `error`.
 
-use std::io::{self, Write};
+use std::{
+    borrow::Cow,
+    io::{self, Write},
+};
 
 use serde::Serialize;
 use ws3_engine::{ObjectRef, Severity};
@@ -54,7 +63,7 @@ use super::{EmitOptions, Emitter};
 use crate::{Report, RuleInfo};
 
 /// Version of the JSON schema.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The JSON emitter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -64,7 +73,7 @@ pub struct Json;
 struct Document<'a> {
     version: u32,
     findings: Vec<JsonFinding<'a>>,
-    errors: Vec<JsonError<'a>>,
+    problems: Vec<JsonProblem<'a>>,
     summary: Summary,
 }
 
@@ -93,14 +102,14 @@ struct JsonFinding<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonError<'a> {
+struct JsonProblem<'a> {
     kind: &'static str,
     file: Option<&'a str>,
     line: Option<usize>,
     column: Option<usize>,
     document: Option<usize>,
     rule: Option<&'a str>,
-    message: &'a str,
+    message: Cow<'a, str>,
 }
 
 #[derive(Serialize)]
@@ -111,7 +120,7 @@ struct Summary {
     warnings: usize,
     infos: usize,
     suppressed: usize,
-    failed: usize,
+    problems: usize,
 }
 
 impl Emitter for Json {
@@ -142,17 +151,17 @@ impl Emitter for Json {
                     suppressed: d.suppressed,
                 })
                 .collect(),
-            errors: report
+            problems: report
                 .problems
                 .iter()
-                .map(|p| JsonError {
+                .map(|p| JsonProblem {
                     kind: p.kind.as_str(),
                     file: p.file.as_deref(),
                     line: p.line,
                     column: p.column,
                     document: p.document,
                     rule: p.rule.as_deref(),
-                    message: &p.message,
+                    message: p.shown_message(),
                 })
                 .collect(),
             summary: Summary {
@@ -162,11 +171,10 @@ impl Emitter for Json {
                 warnings: counts.warnings,
                 infos: counts.infos,
                 suppressed: counts.suppressed,
-                failed: report.problems.len(),
+                problems: report.problems.len(),
             },
         };
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
-        writeln!(out)
+        super::write_json(out, &doc)
     }
 }
 
@@ -194,6 +202,5 @@ pub fn write_rules(rules: &[RuleInfo], out: &mut dyn Write) -> io::Result<()> {
             rationale: &r.rationale,
         })
         .collect();
-    serde_json::to_writer_pretty(&mut *out, &list)?;
-    writeln!(out)
+    super::write_json(out, &list)
 }

@@ -5,8 +5,10 @@
 //! severity as `defaultConfiguration.level`). Each result has the region of the offending field
 //! (columns count Unicode code points), the reviewed object as a logical location, and
 //! `suppressions: [{"kind": "inSource"}]` when a `ws3.dev/ignore` annotation suppresses it.
-//! Input and rule errors are `toolExecutionNotifications` of the invocation, whose
-//! `executionSuccessful` is false when there are any.
+//! Problems (input and rule errors, not findings) are `toolExecutionNotifications` of the
+//! invocation, with their kind in `properties.kind`; `executionSuccessful` is false when there
+//! are any. Texts meant for people (messages, names) have their control characters escaped; a
+//! problem's message never quotes a value from the input.
 
 use std::io::{self, Write};
 
@@ -14,7 +16,7 @@ use serde_json::{Value, json};
 use ws3_engine::Severity;
 
 use super::{EmitOptions, Emitter};
-use crate::{Diagnostic, Report, RuleInfo};
+use crate::{Diagnostic, Report, RuleInfo, escape::display_name};
 
 /// The SARIF emitter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,9 +80,9 @@ fn rule_descriptor(rule: &RuleInfo) -> Value {
 
 fn result(report: &Report, d: &Diagnostic, rule_index: Option<usize>) -> Value {
     let l = &d.location;
-    let mut text = d.message.clone();
+    let mut text = display_name(&d.message).into_owned();
     if !d.hint.is_empty() {
-        text.push_str(&format!("\nhelp: {}", d.hint));
+        text.push_str(&format!("\nhelp: {}", display_name(&d.hint)));
     }
     let object = &d.object;
     let qualified = if object.namespace.is_empty() {
@@ -103,8 +105,8 @@ fn result(report: &Report, d: &Diagnostic, rule_index: Option<usize>) -> Value {
                 },
             },
             "logicalLocations": [{
-                "name": object.name,
-                "fullyQualifiedName": qualified,
+                "name": display_name(&object.name),
+                "fullyQualifiedName": display_name(&qualified),
                 "kind": "resource",
             }],
         }],
@@ -142,7 +144,11 @@ pub fn log(report: &Report) -> Value {
         .problems
         .iter()
         .map(|p| {
-            let mut n = json!({ "level": "error", "message": { "text": p.message } });
+            let mut n = json!({
+                "level": "error",
+                "message": { "text": display_name(&p.shown_message()) },
+                "properties": { "kind": p.kind.as_str() },
+            });
             if let Some(file) = &p.file {
                 let mut region = json!({});
                 if let Some(line) = p.line {
@@ -187,8 +193,7 @@ pub fn log(report: &Report) -> Value {
 
 impl Emitter for Sarif {
     fn emit(&self, report: &Report, _options: &EmitOptions, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, &log(report))?;
-        writeln!(out)
+        super::write_json(out, &log(report))
     }
 }
 
