@@ -116,6 +116,14 @@ pub struct RuleInfo {
     pub source: String,
     /// Whether it runs.
     pub enabled: bool,
+    /// Kinds it reviews, with the operations it judges at admission.
+    pub reviews: Vec<ws3_engine::Scope>,
+    /// Operations it judges on every pod-template holder (empty: none).
+    pub workloads: ws3_engine::Operations,
+    /// Namespaces it skips, after configuration.
+    pub exempt_namespaces: Vec<String>,
+    /// The `ws3:policy` interface version of its module.
+    pub interface: String,
 }
 
 /// One finding, placed in its file.
@@ -307,6 +315,10 @@ impl Linter {
                         Origin::Bytes(name) => name.clone(),
                     },
                     enabled: r.enabled,
+                    reviews: meta.applies_to.clone(),
+                    workloads: meta.workloads,
+                    exempt_namespaces: r.exempt_namespaces.clone(),
+                    interface: meta.interface.clone(),
                 }
             })
             .collect()

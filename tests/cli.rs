@@ -347,6 +347,23 @@ fn rules_lists_every_rule() {
         .find(|r| r["id"] == "statefulset-emptydir-data")
         .unwrap();
     assert_eq!(rule["enabled"], false);
+    // What each rule judges at admission, which the webhook registration follows.
+    let namespace_rule = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "namespace-default-deny")
+        .unwrap();
+    assert_eq!(
+        namespace_rule["reviews"][1],
+        serde_json::json!({"group": "networking.k8s.io", "kind": "NetworkPolicy", "operations": ["UPDATE", "DELETE"]})
+    );
+    assert_eq!(namespace_rule["workloads"], serde_json::json!(["CREATE"]));
+    assert_eq!(
+        namespace_rule["exemptNamespaces"],
+        serde_json::json!(["kube-system", "kube-public", "kube-node-lease"])
+    );
+    assert_eq!(namespace_rule["interface"], "0.2");
 }
 
 #[test]

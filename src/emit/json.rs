@@ -187,9 +187,17 @@ struct JsonRule<'a> {
     enabled: bool,
     source: &'a str,
     rationale: &'a str,
+    /// `[{group, kind, operations: ["CREATE", …]}]`: the kinds reviewed and the admission
+    /// operations judged (linting always runs).
+    reviews: &'a [ws3_engine::Scope],
+    /// Operations judged on every pod-template holder.
+    workloads: ws3_engine::Operations,
+    exempt_namespaces: &'a [String],
+    interface: &'a str,
 }
 
-/// `ws3-lint rules --format json`: an array of `{id, title, severity, enabled, source, rationale}`.
+/// `ws3-lint rules --format json`: an array of `{id, title, severity, enabled, source, rationale,
+/// reviews, workloads, exemptNamespaces, interface}`.
 pub fn write_rules(rules: &[RuleInfo], out: &mut dyn Write) -> io::Result<()> {
     let list: Vec<JsonRule<'_>> = rules
         .iter()
@@ -200,6 +208,10 @@ pub fn write_rules(rules: &[RuleInfo], out: &mut dyn Write) -> io::Result<()> {
             enabled: r.enabled,
             source: &r.source,
             rationale: &r.rationale,
+            reviews: &r.reviews,
+            workloads: r.workloads,
+            exempt_namespaces: &r.exempt_namespaces,
+            interface: &r.interface,
         })
         .collect();
     super::write_json(out, &list)

@@ -62,21 +62,21 @@ fn review(uid: &str, operation: &str, object: &Value) -> Value {
 fn planted_objects() -> Vec<Value> {
     vec![
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "db", "namespace": "shop"},
-            "data": {
-                "POSTGRES_PASSWORD": "Quoted-Planted-1",
-                "PGPASSWORD": "73915824601",
-                "DATABASE_URL": "postgresql://app:Url-Planted-2@db:5432/app",
-                "JDBC_URL": "jdbc:postgresql://db:5432/app?user=app&password=Jdbc-Planted-3",
-                "PGBOUNCER": "host=db dbname=app user=app password=Conninfo-Planted-4",
-                "ConnectionStrings__Db": "Host=postgres;Database=app;Username=app;Password=Npgsql-Planted-5"
-            }}),
+        "data": {
+            "POSTGRES_PASSWORD": "Quoted-Planted-1",
+            "PGPASSWORD": "73915824601",
+            "DATABASE_URL": "postgresql://app:Url-Planted-2@db:5432/app",
+            "JDBC_URL": "jdbc:postgresql://db:5432/app?user=app&password=Jdbc-Planted-3",
+            "PGBOUNCER": "host=db dbname=app user=app password=Conninfo-Planted-4",
+            "ConnectionStrings__Db": "Host=postgres;Database=app;Username=app;Password=Npgsql-Planted-5"
+        }}),
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "shop"},
-            "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": {
-                "metadata": {"labels": {"app": "api"}},
-                "spec": {"containers": [{"name": "api", "image": "example/api:1", "env": [
-                    {"name": "POSTGRES_PASSWORD", "value": "Env-Planted-6"},
-                    {"name": "DATABASE_URL", "value": "postgres://app:Url-Planted-2@db/app"}
-                ]}]}}}}),
+        "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": {
+            "metadata": {"labels": {"app": "api"}},
+            "spec": {"containers": [{"name": "api", "image": "example/api:1", "env": [
+                {"name": "POSTGRES_PASSWORD", "value": "Env-Planted-6"},
+                {"name": "DATABASE_URL", "value": "postgres://app:Url-Planted-2@db/app"}
+            ]}]}}}}),
     ]
 }
 
@@ -134,7 +134,10 @@ async fn no_planted_secret_reaches_a_response_or_a_log_line() {
     let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("admission decision"), "{logs}");
     for value in PLANTED {
-        assert!(!responses.contains(value), "{value} in a response: {responses}");
+        assert!(
+            !responses.contains(value),
+            "{value} in a response: {responses}"
+        );
         assert!(!logs.contains(value), "{value} in the logs: {logs}");
     }
 }
