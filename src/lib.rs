@@ -383,20 +383,26 @@ impl Linter {
         for failure in &outcome.failures {
             let object = &objects[failure.object];
             let file = &files[object.file];
-            report.problems.push(Problem {
-                kind: ProblemKind::Rule,
-                file: Some(file.name.clone()),
-                line: Some(object.root.span.start.line),
-                column: Some(object.root.span.start.col + 1),
-                document: Some(object.document),
-                rule: Some(failure.error.rule().to_owned()),
-                message: format!(
+            // A rule that cannot read a field names it: point at it in the file.
+            let at = field_of(&failure.error)
+                .map(|path| locate::locate(&object.root, path))
+                .filter(|l| l.exact)
+                .map_or((object.root.span.start.line, object.root.span.start.col + 1), |l| {
+                    (l.line, l.column)
+                });
+            report.problems.push(Problem::rule(
+                failure.error.rule(),
+                file.name.clone(),
+                at.0,
+                at.1,
+                object.document,
+                &format!(
                     "{} (reviewing {}, document {})",
                     failure.error,
                     object.object_ref(),
                     object.document
                 ),
-            });
+            ));
         }
         report.diagnostics = diagnostics(outcome.findings, &objects);
         files.truncate(judged_files);
@@ -408,6 +414,15 @@ impl Linter {
             .collect();
         report
     }
+}
+
+/// The field a rule says it cannot read (the SDK words it ``field `spec.x`: …``).
+fn field_of(error: &ws3_engine::EvalError) -> Option<&str> {
+    let ws3_engine::EvalError::Rejected { message, .. } = error else {
+        return None;
+    };
+    let (_, rest) = message.split_once("field `")?;
+    rest.split_once('`').map(|(path, _)| path)
 }
 
 /// A problem for an object the file set refused.

@@ -1094,3 +1094,20 @@ fn long_lines_are_cut_around_the_finding() {
         "{shown:?}"
     );
 }
+
+// lead: rule decode errors
+
+/// A field a rule reads that has the wrong type is an error at that field in the user's file,
+/// never at a position of the JSON copy the rule was given, and never with the value.
+#[test]
+fn a_field_a_rule_cannot_read_is_an_error_at_that_field() {
+    let manifest = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  serviceName: db\n  template:\n    spec:\n      containers:\n      - name: postgres\n        image: postgres:16\n        env:\n        - name: POSTGRES_PASSWORD\n          value: [73915824601]\n";
+    let o = with_stdin(&["--no-color", "-"], manifest);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("<stdin>:14:") && err.contains("containers[0].env[0].value"),
+        "{err}"
+    );
+    assert!(!err.contains("line 1 column") && !err.contains("73915824601"), "{err}");
+}

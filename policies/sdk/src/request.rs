@@ -19,7 +19,14 @@ impl Error {
     /// A JSON document that does not decode as `what`; names the field, never the value.
     pub(crate) fn decode(what: &str, err: serde_path_to_error::Error<serde_json::Error>) -> Self {
         let field = err.path().to_string();
-        let detail = redact_quoted(&err.inner().to_string());
+        let detail = err.inner().to_string();
+        // serde_json adds where in the JSON the host passed it failed: not a place in the
+        // user's file (hosts point at `field` there).
+        let detail = match detail.rsplit_once(" at line ") {
+            Some((before, _)) => before,
+            None => &detail,
+        };
+        let detail = redact_quoted(detail);
         if field.is_empty() || field == "." {
             Self(format!("cannot read {what}: {detail}"))
         } else {
