@@ -387,9 +387,10 @@ impl Linter {
             let at = field_of(&failure.error)
                 .map(|path| locate::locate(&object.root, path))
                 .filter(|l| l.exact)
-                .map_or((object.root.span.start.line, object.root.span.start.col + 1), |l| {
-                    (l.line, l.column)
-                });
+                .map_or(
+                    (object.root.span.start.line, object.root.span.start.col + 1),
+                    |l| (l.line, l.column),
+                );
             report.problems.push(Problem::rule(
                 failure.error.rule(),
                 file.name.clone(),

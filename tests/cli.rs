@@ -1109,5 +1109,8 @@ fn a_field_a_rule_cannot_read_is_an_error_at_that_field() {
         err.contains("<stdin>:14:") && err.contains("containers[0].env[0].value"),
         "{err}"
     );
-    assert!(!err.contains("line 1 column") && !err.contains("73915824601"), "{err}");
+    assert!(
+        !err.contains("line 1 column") && !err.contains("73915824601"),
+        "{err}"
+    );
 }
