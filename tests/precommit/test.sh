@@ -16,9 +16,7 @@
 # (c) Both hooks at `git commit` (`pre-commit install`) in a repository whose Service,
 #     NetworkPolicy and ConfigMaps are committed and unchanged, with one StatefulSet staged
 #     (tests/precommit/repo/README.md): findings only for the staged file, every committed
-#     manifest as context (`ws3-lint --git-context`). While a hook's entry lacks
-#     `--git-context`, its (c) cases are expected to fail and counted as skipped; once the entry
-#     has it, they must pass.
+#     manifest as context (`ws3-lint --git-context`, in both hooks' entries).
 #
 # Usage: bash tests/precommit/test.sh [a|b|c]...   (default: all)
 #   WS3_WHEEL_DIR=DIR  use the ws3_lint-*.whl in DIR instead of building it.
@@ -37,7 +35,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export GIT_AUTHOR_NAME=ws3 GIT_AUTHOR_EMAIL=ws3@example.invalid
 export GIT_COMMITTER_NAME=ws3 GIT_COMMITTER_EMAIL=ws3@example.invalid
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0
 pass() { echo "ok: $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
@@ -176,11 +174,11 @@ installed_from_wheel() {
   fi
 }
 
-# case_c HOOK STAGED WANT WITH_CONTEXT: `git commit` of tests/precommit/repo/staged/STAGED as
+# case_c HOOK STAGED WANT: `git commit` of tests/precommit/repo/staged/STAGED as
 # statefulset.yaml over the committed context; WANT is the rule id that must stop the commit,
 # empty when the commit must go through.
 case_c() {
-  local hook=$1 staged=$2 want=$3 with_context=$4 repo log status=0 found
+  local hook=$1 staged=$2 want=$3 repo log status=0 found
   repo=$work/repo-$hook-${staged%.yaml}
   log=$repo.log
   new_repo "$repo" "$hook"
@@ -203,14 +201,7 @@ case_c() {
     ok=0
     what+=", reports a committed file"
   fi
-  if [ "$with_context" = 1 ]; then
-    if [ "$ok" = 1 ]; then pass "$what"; else cat "$log"; fail "$what; want ${want:-none}"; fi
-  elif [ "$ok" = 1 ]; then
-    cat "$log"; fail "$what: passes although the hook entry has no --git-context; update this test"
-  else
-    echo "expected failure (no --git-context in the $hook entry yet): $what; want ${want:-none}"
-    skipped=$((skipped + 1))
-  fi
+  if [ "$ok" = 1 ]; then pass "$what"; else cat "$log"; fail "$what; want ${want:-none}"; fi
 }
 
 for part in $parts; do
@@ -231,15 +222,9 @@ for part in $parts; do
     echo "== (c) the hooks at git commit: a staged StatefulSet, committed context"
     [ -n "${index:-}" ] || make_index
     for hook in ws3-lint-prebuilt ws3-lint; do
-      with_context=0
-      python3 - "$hook" <<'EOF' && with_context=1
-import sys, yaml
-hook = next(h for h in yaml.safe_load(open(".pre-commit-hooks.yaml")) if h["id"] == sys.argv[1])
-raise SystemExit(0 if "--git-context" in hook["entry"].split() else 1)
-EOF
-      case_c "$hook" good.yaml "" "$with_context"
-      case_c "$hook" missing-service.yaml statefulset-headless-service "$with_context"
-      case_c "$hook" env-from-legacy.yaml postgres-credentials-in-configmap "$with_context"
+      case_c "$hook" good.yaml ""
+      case_c "$hook" missing-service.yaml statefulset-headless-service
+      case_c "$hook" env-from-legacy.yaml postgres-credentials-in-configmap
     done
     ;;
   *) echo "unknown part $part (a, b or c)"; exit 2 ;;
@@ -247,5 +232,5 @@ EOF
 done
 
 echo
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
