@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve `POST /validate` over HTTPS and `/healthz`, `/readyz`, `/metrics` over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print, as JSON, what a ValidatingWebhookConfiguration must register for the rules in
     /// force (resources and operations), the kinds ws3 reviews and the operations judged on
     /// pod-template holders: what the Helm chart's `files/registration.json` holds.

@@ -188,7 +188,7 @@ mod tests {
         let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
             panic!("serve")
         };
-        args
+        *args
     }
 
     #[test]

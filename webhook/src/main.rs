@@ -7,7 +7,7 @@ use ws3_webhook::cli::{Cli, Command};
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         Command::Registration(args) => {
             return match ws3_webhook::registration(&args) {
                 Ok(json) => {

@@ -19,8 +19,11 @@ use std::{any::Any, cell::RefCell, collections::HashMap};
 
 use crate::Error;
 
+/// The context the remembered values belong to, and the values by key.
+type Memo = (u64, HashMap<String, Box<dyn Any>>);
+
 thread_local! {
-    static MEMO: RefCell<(u64, HashMap<String, Box<dyn Any>>)> = RefCell::new((0, HashMap::new()));
+    static MEMO: RefCell<Memo> = RefCell::new((0, HashMap::new()));
 }
 
 /// The value remembered under `key` for `context`, or what `derive` returns (remembered when
