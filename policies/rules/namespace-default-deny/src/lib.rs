@@ -48,11 +48,14 @@ impl Rule for NamespaceDefaultDeny {
 
 ws3_policy_sdk::export_rule!(NamespaceDefaultDeny);
 
-/// What the NetworkPolicies of a namespace deny.
-fn coverage_of(cluster: &dyn Cluster, namespace: &str) -> Result<Coverage, Error> {
-    Ok(Coverage::of(
-        &cluster.list_as::<NetworkPolicy>(NETWORK_POLICY, namespace)?,
-    ))
+/// What the NetworkPolicies of a namespace deny. Remembered per file set or review: the
+/// policies of a namespace with ten thousand workloads are read and judged once.
+fn coverage_of(req: &Request, cluster: &dyn Cluster, namespace: &str) -> Result<Coverage, Error> {
+    req.memo(&format!("coverage/{namespace}"), || {
+        Ok(Coverage::of(
+            &cluster.list_as::<NetworkPolicy>(NETWORK_POLICY, namespace)?,
+        ))
+    })
 }
 
 /// What to create so that the missing directions are denied.
@@ -78,7 +81,7 @@ fn review_namespace(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>
         Operation::Create => true,
         Operation::Update | Operation::Delete => return Ok(vec![]),
     };
-    let coverage = coverage_of(cluster, ns)?;
+    let coverage = coverage_of(req, cluster, ns)?;
     if coverage.is_complete() {
         return Ok(vec![]);
     }
@@ -135,7 +138,7 @@ fn review_workload(
     if req.operation == Operation::Lint && cluster.get_json(NAMESPACE, "", ns)?.is_some() {
         return Ok(vec![]); // the Namespace object reports it
     }
-    let coverage = coverage_of(cluster, ns)?;
+    let coverage = coverage_of(req, cluster, ns)?;
     if coverage.is_complete() {
         return Ok(vec![]);
     }

@@ -48,7 +48,7 @@ impl Rule for PostgresCredentialsInConfigMap {
             return Ok(config_map_findings(&config_map));
         }
         match req.pod_template_as::<PodSpec>()? {
-            Some(template) => workload_findings(&template, &req.namespace, cluster),
+            Some(template) => workload_findings(&template, req, cluster),
             None => Ok(vec![]),
         }
     }
@@ -202,10 +202,31 @@ fn container_envs(template: &Template<PodSpec>) -> Vec<ContainerEnv<'_>> {
     out
 }
 
+/// The keys, quoted for a message, of the ConfigMap `name` that hold postgres credentials when a
+/// container loads it whole (`postgres`: the container points at postgres). Remembered per file
+/// set or review: a ConfigMap loaded by a thousand workloads is read and judged once.
+fn env_from_credential_keys(
+    req: &Request,
+    cluster: &dyn Cluster,
+    name: &str,
+    postgres: bool,
+) -> Result<Vec<String>, Error> {
+    let namespace = req.namespace.as_str();
+    req.memo(&format!("envFrom/{postgres}/{namespace}/{name}"), || {
+        let Some(config_map) = cluster.get_as::<ConfigMap>(CONFIG_MAP, namespace, name)? else {
+            return Ok(vec![]);
+        };
+        Ok(credential_keys(&config_map, postgres)
+            .iter()
+            .map(|k| format!("{:?}", k.key))
+            .collect())
+    })
+}
+
 /// (b) and (c): credentials in env values, configMapKeyRefs and envFrom ConfigMaps.
 fn workload_marked(
     template: &Template<PodSpec>,
-    namespace: &str,
+    req: &Request,
     cluster: &dyn Cluster,
 ) -> Result<Vec<Marked>, Error> {
     let mut out = Vec::new();
@@ -219,16 +240,10 @@ fn workload_marked(
             let Some(reference) = &source.config_map_ref else {
                 continue;
             };
-            let Some(config_map) =
-                cluster.get_as::<ConfigMap>(CONFIG_MAP, namespace, &reference.name)?
-            else {
-                continue;
-            };
-            let keys = credential_keys(&config_map, c.postgres);
-            if keys.is_empty() {
+            let names = env_from_credential_keys(req, cluster, &reference.name, c.postgres)?;
+            if names.is_empty() {
                 continue;
             }
-            let names: Vec<String> = keys.iter().map(|k| format!("{:?}", k.key)).collect();
             let plural = if names.len() == 1 { "" } else { "s" };
             out.push(Marked {
                 finding: PostgresCredentialsInConfigMap::finding(
@@ -250,10 +265,10 @@ fn workload_marked(
 
 fn workload_findings(
     template: &Template<PodSpec>,
-    namespace: &str,
+    req: &Request,
     cluster: &dyn Cluster,
 ) -> Result<Vec<Finding>, Error> {
-    let marked = workload_marked(template, namespace, cluster)?;
+    let marked = workload_marked(template, req, cluster)?;
     Ok(marked.into_iter().map(Marked::into_finding).collect())
 }
 
