@@ -207,10 +207,10 @@ spec:
     )
 }
 
-/// Writes the corpus; returns the number of documents.
-fn generate(dir: &Path) -> usize {
+/// Writes the corpus of `namespaces` namespaces; returns the number of documents.
+fn generate(dir: &Path, namespaces: usize) -> usize {
     let mut docs = 0;
-    for n in 0..NAMESPACES {
+    for n in 0..namespaces {
         let ns = format!("team-{n:03}");
         let ns_dir = dir.join(&ns);
         fs::create_dir_all(&ns_dir).unwrap();
@@ -248,8 +248,117 @@ fn generate(dir: &Path) -> usize {
             fs::write(ns_dir.join(format!("{app}.yaml")), text).unwrap();
         }
     }
-    assert_eq!(docs, NAMESPACES * APPS_PER_NAMESPACE * DOCS_PER_APP);
+    assert_eq!(docs, namespaces * APPS_PER_NAMESPACE * DOCS_PER_APP);
     docs
+}
+
+/// Bytes of all files under `dir`.
+fn input_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() {
+            input_bytes(&entry.path())
+        } else {
+            meta.len()
+        };
+    }
+    total
+}
+
+/// A Deployment in `ns` loading the ConfigMap `config` whole with envFrom.
+fn env_from_deployment(ns: &str, name: &str, config: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  selector:
+    matchLabels:
+      app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      containers:
+        - name: api
+          image: example/api:1
+          envFrom:
+            - configMapRef:
+                name: {config}
+"
+    )
+}
+
+/// A NetworkPolicy that selects one app: not a default deny, so every workload of the
+/// namespace makes the rule look at all of them.
+fn app_policy(ns: &str, i: usize) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-{i}
+  namespace: {ns}
+spec:
+  podSelector:
+    matchLabels:
+      app: app{i}
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+        - podSelector: {{}}
+"
+    )
+}
+
+/// The cases a rule that re-read its lookups for every workload made quadratic: `n`
+/// NetworkPolicies and `n` workloads in one namespace, and one large ConfigMap loaded by a
+/// thousand workloads. Each must cost about what linting the documents costs.
+fn lookups(linter: &Linter) {
+    for n in [3_000, 10_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..n {
+            let _ = write!(text, "---\n{}", app_policy("crowded", i));
+            let _ = write!(
+                text,
+                "---\n{}",
+                env_from_deployment("crowded", &format!("app{i}"), "none")
+            );
+        }
+        fs::write(dir.path().join("crowded.yaml"), text).unwrap();
+        let (report, elapsed) = run(linter, dir.path(), 1);
+        println!(
+            "lookups: {n} NetworkPolicies x {n} workloads in one namespace: {elapsed:.0?} ({} findings)",
+            report.diagnostics.len()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: shop\ndata:\n  POSTGRES_PASSWORD: hunter2hunter2\n",
+    );
+    let mut i = 0;
+    while text.len() < 1 << 20 {
+        let _ = writeln!(text, "  SETTING_{i}: \"{}\"", "x".repeat(100));
+        i += 1;
+    }
+    for d in 0..1_000 {
+        let _ = write!(
+            text,
+            "---\n{}",
+            env_from_deployment("shop", &format!("api{d}"), "big")
+        );
+    }
+    fs::write(dir.path().join("shop.yaml"), text).unwrap();
+    let (report, elapsed) = run(linter, dir.path(), 1);
+    println!(
+        "lookups: one 1 MiB ConfigMap loaded with envFrom by 1,000 Deployments: {elapsed:.0?} ({} findings)",
+        report.diagnostics.len()
+    );
 }
 
 /// How much faster a fixed CPU-bound job runs on `threads` threads than on one, right now: on
@@ -269,6 +378,10 @@ fn available_speedup(threads: usize) -> f64 {
     let t = Instant::now();
     std::hint::black_box(spin(ROUNDS));
     let one = t.elapsed();
+    println!(
+        "calibration: a fixed native workload (200M xorshift rounds) took {:.0?} on one thread",
+        one
+    );
     let t = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -385,7 +498,8 @@ fn per_rule(root: &Path, extra: &[PathBuf], rules: &[String]) {
 fn main() {
     // `cargo bench` passes `--bench`; nothing to configure.
     let dir = tempfile::tempdir().unwrap();
-    let docs = generate(dir.path());
+    let docs = generate(dir.path(), NAMESPACES);
+    let bytes = input_bytes(dir.path());
     let extra: Vec<PathBuf> = std::env::var_os("WS3_BENCH_RULES")
         .map(PathBuf::from)
         .into_iter()
@@ -436,7 +550,7 @@ fn main() {
         let c = report.counts();
         counts.push((c.errors, c.warnings, c.infos));
         println!(
-            "jobs {jobs}: {:>6.0} documents/s ({:.0?} for {docs}: parse {:.0?}, rules {:.0?}, report {:.0?}); CPU {:.0?} per run, {:.0} documents per CPU-second; {} objects, {} rule calls, {} findings, {} errors; peak RSS {:.0} MiB",
+            "jobs {jobs}: {:>6.0} documents/s ({:.0?} for {docs}: parse {:.0?}, rules {:.0?}, report {:.0?}); CPU {:.0?} per run, {:.0} documents per CPU-second; {} objects, {} rule calls, {} findings, {} errors; peak RSS {:.0} MiB ({:.1}x the {:.1} MiB input)",
             docs as f64 / best.as_secs_f64(),
             best,
             t.load,
@@ -449,14 +563,47 @@ fn main() {
             report.diagnostics.len(),
             report.problems.len(),
             peak_rss_mib().unwrap_or(f64::NAN),
+            peak_rss_mib().unwrap_or(f64::NAN) * 1_048_576.0 / bytes as f64,
+            bytes as f64 / 1_048_576.0,
         );
     }
     assert!(
         counts.windows(2).all(|w| w[0] == w[1]),
         "the same findings whatever the number of workers"
     );
+    lookups(&linter);
+    scaling(&linter, cores);
     println!(
         "machine after: {:.2}x speedup on {cores} threads",
         available_speedup(cores)
     );
+}
+
+/// Time of one run over 10x, 100x... the corpus's namespaces, up to `WS3_BENCH_MAX_DOCS`
+/// documents (default 100,000; 1,000,000 takes minutes and gigabytes of disk). Peak RSS is the
+/// process's, so it only says something when the largest step comes last (it does).
+fn scaling(linter: &Linter, jobs: usize) {
+    let max: usize = std::env::var("WS3_BENCH_MAX_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut previous: Option<Duration> = None;
+    let mut namespaces = NAMESPACES;
+    while namespaces * APPS_PER_NAMESPACE * DOCS_PER_APP <= max {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = generate(dir.path(), namespaces);
+        let (report, elapsed) = run(linter, dir.path(), jobs);
+        drop(report);
+        println!(
+            "scaling: {docs} documents ({:.0} MiB) in {elapsed:.2?}{}; peak RSS so far {:.0} MiB",
+            input_bytes(dir.path()) as f64 / 1_048_576.0,
+            previous.map_or(String::new(), |p| format!(
+                ", {:.2}x the previous step",
+                elapsed.as_secs_f64() / p.as_secs_f64()
+            )),
+            peak_rss_mib().unwrap_or(f64::NAN),
+        );
+        previous = Some(elapsed);
+        namespaces *= 10;
+    }
 }
