@@ -36,7 +36,7 @@ const NAMESPACES: usize = 100;
 const REVIEWED_NAMESPACE: &str = "kubernetes-ws-3";
 
 fn namespace(i: usize) -> String {
-    if i % NAMESPACES == 0 {
+    if i.is_multiple_of(NAMESPACES) {
         REVIEWED_NAMESPACE.to_owned()
     } else {
         format!("team-{}", i % NAMESPACES)
@@ -54,7 +54,7 @@ fn config_map(i: usize) -> ConfigMap {
         "app.properties".to_owned(),
         format!("# settings of app {i}\n") + &"key.with.a.long.name=and-a-value\n".repeat(56),
     );
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         data.insert("POSTGRES_PASSWORD".to_owned(), format!("s3cret-{i:08}"));
     }
     ConfigMap {
