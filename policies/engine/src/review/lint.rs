@@ -281,33 +281,25 @@ impl RuleSet {
         // At least four chunks per worker, so that workers finish together.
         let jobs = jobs.max(1);
         let chunk = (work.len() / (jobs * 4)).clamp(MIN_CHUNK, MAX_CHUNK);
+        // Each worker keeps one warm instance per rule.
+        let worker = || Worker {
+            engine,
+            rules: self,
+            enabled: &enabled,
+            source,
+            instances: (0..enabled.len()).map(|_| None).collect(),
+            context,
+        };
         let run = || {
             work.par_chunks(chunk)
-                .map_init(
-                    || Worker {
-                        engine,
-                        rules: self,
-                        enabled: &enabled,
-                        source,
-                        instances: (0..enabled.len()).map(|_| None).collect(),
-                        context,
-                    },
-                    |worker, part| worker.run(targets, part),
-                )
+                .map_init(worker, |worker, part| worker.run(targets, part))
                 .collect::<Vec<Outcome>>()
         };
         let parts = match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
             Ok(pool) if jobs > 1 => pool.install(run),
             // One job, or no thread to be had: the calling thread does it all.
             _ => {
-                let mut worker = Worker {
-                    engine,
-                    rules: self,
-                    enabled: &enabled,
-                    source,
-                    instances: (0..enabled.len()).map(|_| None).collect(),
-                    context,
-                };
+                let mut worker = worker();
                 work.chunks(chunk)
                     .map(|part| worker.run(targets, part))
                     .collect()

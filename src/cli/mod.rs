@@ -1,6 +1,10 @@
 //! The command line. Linting is the default; `rules` and `explain` are the only subcommands.
 
+mod commands;
+
 use std::path::PathBuf;
+
+pub use commands::{Console, run};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ws3_engine::Severity;
