@@ -220,7 +220,7 @@ async fn watch_caches_serve_objects_and_readiness_follows_the_sync() {
     // detector needs to give the same verdict: never the password itself.
     let cms = source.list(&KindRef::new("", "ConfigMap"), "shop");
     assert_eq!(names(&cms), ["db-config"]);
-    let cm: serde_json::Value = serde_json::from_str(&cms[0]).unwrap();
+    let cm: Value = serde_json::from_str(&cms[0]).unwrap();
     let stand_in = cm["data"]["POSTGRES_PASSWORD"].as_str().unwrap();
     assert!(!stand_in.is_empty() && stand_in != "password", "{cm}");
     assert!(!cms[0].contains("do-not-keep"));

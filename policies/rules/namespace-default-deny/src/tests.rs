@@ -378,7 +378,7 @@ fn lint_controlled_pod_is_skipped_by_the_engine_and_judged_by_the_rule() {
     // The engine skips an object whose controller is a kind ws3 reviews (here the ReplicaSet);
     // the rule itself judges whatever it is given.
     let pod = controlled_pod("shop");
-    assert_eq!(lint::<R>(pod.clone(), &[pod.clone()]), vec![]);
+    assert_eq!(lint::<R>(pod.clone(), std::slice::from_ref(&pod)), vec![]);
     let findings = run::<R>(Operation::Lint, Some(pod), None, &FakeCluster::default()).unwrap();
     assert_eq!(findings.len(), 1, "{findings:#?}");
     assert!(
