@@ -354,6 +354,25 @@ impl Linter {
                 }
             }
         }
+        // Context files are read for lookups only, and best effort: a repository holds YAML that
+        // is not Kubernetes (CI workflows, Helm values, `.pre-commit-config.yaml`), so what cannot
+        // be read as objects there costs a notice, not a failed check.
+        if judged_files < files.len() {
+            let context: std::collections::HashSet<&str> = files[judged_files..]
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect();
+            let (skipped, judged): (Vec<Problem>, Vec<Problem>) = report
+                .problems
+                .drain(..)
+                .partition(|p| p.file.as_deref().is_some_and(|name| context.contains(name)));
+            report.problems = judged;
+            report.notices.extend(skipped.into_iter().map(|p| Notice {
+                file: p.file,
+                document: p.document,
+                message: format!("context file skipped: {}", p.message),
+            }));
+        }
         // Objects that joined the set take its view of them (effective namespace, rule JSON).
         let mut kept = Vec::with_capacity(added.len());
         let mut slots: Vec<Option<Object>> = objects.drain(..).map(Some).collect();

@@ -1114,3 +1114,65 @@ fn a_field_a_rule_cannot_read_is_an_error_at_that_field() {
         "{err}"
     );
 }
+
+/// A StatefulSet whose headless Service lives in another file.
+const STS_NEEDS_SERVICE: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  serviceName: db-headless
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres:16}]
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+";
+
+const HEADLESS_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata: {name: db-headless, namespace: shop}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{port: 5432}]
+";
+
+#[test]
+fn context_files_answer_lookups_and_are_not_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("sts.yaml"), STS_NEEDS_SERVICE).unwrap();
+    std::fs::create_dir(p.join("repo")).unwrap();
+    std::fs::write(p.join("repo/service.yaml"), HEADLESS_SERVICE).unwrap();
+    // Not Kubernetes, and a StatefulSet with a finding of its own: neither is judged.
+    std::fs::write(p.join("repo/ci-workflow.yaml"), "name: ci\non: [push]\n").unwrap();
+    std::fs::write(
+        p.join("repo/other.yaml"),
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: x, namespace: shop}\nspec: {serviceName: \"\"}\n",
+    )
+    .unwrap();
+    let args = ["--disable", "namespace-default-deny", "--format", "json"];
+
+    let alone = run_in(p, &[&args[..], &["sts.yaml"]].concat());
+    assert_eq!(code(&alone), 1, "{}", stderr(&alone));
+    assert!(stdout(&alone).contains("db-headless"), "{}", stdout(&alone));
+
+    let with = run_in(p, &[&args[..], &["--context", "repo", "sts.yaml"]].concat());
+    assert_eq!(code(&with), 0, "{}{}", stdout(&with), stderr(&with));
+    let report = json(&with);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+
+    let verbose = run_in(
+        p,
+        &[&args[..], &["-v", "--context", "repo", "sts.yaml"]].concat(),
+    );
+    assert_eq!(code(&verbose), 0);
+    assert!(
+        stderr(&verbose).contains("context file skipped"),
+        "{}",
+        stderr(&verbose)
+    );
+}
