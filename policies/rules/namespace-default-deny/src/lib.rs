@@ -150,16 +150,14 @@ fn review_workload(
 
 /// Deleting or weakening the policies that cover a namespace is refused.
 fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
-    let (old, new, path) = match req.operation {
-        Operation::Delete => (req.old_object_as::<NetworkPolicy>()?, None, "metadata.name"),
-        Operation::Update => (
-            req.old_object_as::<NetworkPolicy>()?,
-            req.object_as::<NetworkPolicy>()?,
-            "spec",
-        ),
-        Operation::Create | Operation::Lint => return Ok(vec![]),
+    let Some((old, new)) = req.change_as::<NetworkPolicy>()? else {
+        return Ok(vec![]);
     };
-    let Some(old) = old else { return Ok(vec![]) };
+    let path = if req.operation == Operation::Delete {
+        "metadata.name"
+    } else {
+        "spec"
+    };
     let ns = req.namespace.as_str();
     let name = old.metadata.name_or_prefix();
     // The cache may or may not hold the reviewed policy (old or new version): replace it by name.

@@ -182,12 +182,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
 
 /// Deleting a headless Service that StatefulSets name, or making it not headless, is refused.
 fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
-    let new = match req.operation {
-        Operation::Delete => None,
-        Operation::Update => req.object_as::<Service>()?,
-        Operation::Create | Operation::Lint => return Ok(vec![]),
-    };
-    let Some(old) = req.old_object_as::<Service>()? else {
+    let Some((old, new)) = req.change_as::<Service>()? else {
         return Ok(vec![]);
     };
     if !is_headless(old.spec.as_ref()) {
