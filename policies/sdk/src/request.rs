@@ -184,6 +184,22 @@ impl Request {
             .transpose()
     }
 
+    /// The versions of an object being changed, decoded as `T`: on update the old object and
+    /// `Some` new one, on delete the old object and `None`. `None` on create and lint, which
+    /// change nothing that was there, and when the host sent no old object. Both versions are
+    /// decoded (the old one first) before either is returned, so a new version that does not
+    /// decode is an error even without an old one.
+    pub fn change_as<T: DeserializeOwned>(&self) -> Result<Option<(T, Option<T>)>, Error> {
+        let new = match self.operation {
+            Operation::Update => self.object_as::<T>(),
+            Operation::Delete => Ok(None),
+            Operation::Create | Operation::Lint => return Ok(None),
+        };
+        let old = self.old_object_as::<T>()?;
+        let new = new?;
+        Ok(old.map(|old| (old, new)))
+    }
+
     /// The metadata of the object the decision is about, without decoding the rest of it.
     pub fn metadata(&self) -> Result<Metadata, Error> {
         #[derive(serde::Deserialize)]
@@ -278,6 +294,33 @@ mod tests {
             redact_quoted(r#"unknown variant "hunter\"2", expected one of"#),
             r#"unknown variant "…", expected one of"#
         );
+    }
+
+    #[test]
+    fn a_change_is_the_old_version_and_the_new_one() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Named {
+            name: String,
+        }
+        let named = |n: &str| Some(format!(r#"{{"name":"{n}"}}"#));
+        let req = |operation, old_object, object| Request {
+            operation,
+            kind: "Service".into(),
+            old_object,
+            object,
+            ..Request::default()
+        };
+        let n = |s: &str| Named { name: s.into() };
+        let update = req(Operation::Update, named("a"), named("b"));
+        assert_eq!(update.change_as().unwrap(), Some((n("a"), Some(n("b")))));
+        let delete = req(Operation::Delete, named("a"), None);
+        assert_eq!(delete.change_as().unwrap(), Some((n("a"), None)));
+        let create = req(Operation::Create, None, named("b"));
+        assert_eq!(create.change_as::<Named>().unwrap(), None);
+        let no_old = req(Operation::Update, None, named("b"));
+        assert_eq!(no_old.change_as::<Named>().unwrap(), None);
+        let bad_new = req(Operation::Update, None, Some(r#"{"name":7}"#.into()));
+        assert!(bad_new.change_as::<Named>().is_err());
     }
 
     #[test]

@@ -37,6 +37,8 @@ use std::collections::BTreeMap;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
+use crate::Path;
+
 /// Reads `null` as the default value, as Kubernetes' clients do; use with `#[serde(default,
 /// deserialize_with = "nullable")]` on fields that are not `Option`s.
 pub fn nullable<'de, D, T>(de: D) -> Result<T, D::Error>
@@ -159,6 +161,70 @@ pub struct PodSpec {
     /// `volumes`.
     #[serde(default, deserialize_with = "nullable")]
     pub volumes: Vec<Volume>,
+}
+
+impl PodSpec {
+    /// Every container of the pod spec with its kind and its JSON path below `spec_path` (the
+    /// path of this pod spec, e.g. [`crate::Template::spec_path`]): init containers, then
+    /// containers, then ephemeral containers, each list in order.
+    pub fn all_containers(&self, spec_path: &Path) -> impl Iterator<Item = ContainerAt<'_>> {
+        let lists = [
+            (ContainerKind::Init, &self.init_containers),
+            (ContainerKind::Regular, &self.containers),
+            (ContainerKind::Ephemeral, &self.ephemeral_containers),
+        ];
+        lists.into_iter().flat_map(move |(kind, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(i, container)| ContainerAt {
+                    kind,
+                    path: spec_path.clone().key(kind.field()).index(i),
+                    container,
+                })
+        })
+    }
+}
+
+/// Which list of a pod spec a container is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// `initContainers`.
+    Init,
+    /// `containers`.
+    Regular,
+    /// `ephemeralContainers`.
+    Ephemeral,
+}
+
+impl ContainerKind {
+    /// The pod spec field of the list: `initContainers`, `containers` or `ephemeralContainers`.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Init => "initContainers",
+            Self::Regular => "containers",
+            Self::Ephemeral => "ephemeralContainers",
+        }
+    }
+
+    /// The kind as messages name it: `init container`, `container` or `ephemeral container`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Init => "init container",
+            Self::Regular => "container",
+            Self::Ephemeral => "ephemeral container",
+        }
+    }
+}
+
+/// A container found by [`PodSpec::all_containers`].
+#[derive(Debug, Clone)]
+pub struct ContainerAt<'a> {
+    /// The list it is in.
+    pub kind: ContainerKind,
+    /// Its JSON path, e.g. `spec.template.spec.initContainers[0]`.
+    pub path: Path,
+    /// The container.
+    pub container: &'a Container,
 }
 
 /// A container (also an init or ephemeral one).
@@ -460,6 +526,50 @@ mod shapes_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_containers_come_in_start_order_with_their_paths() {
+        let spec: PodSpec = serde_json::from_str(
+            r#"{"containers":[{"name":"a"},{"name":"b"}],"initContainers":[{"name":"i"}],
+                "ephemeralContainers":null}"#,
+        )
+        .unwrap();
+        let at = Path::root().keys(&["spec", "template", "spec"]);
+        let found: Vec<_> = spec
+            .all_containers(&at)
+            .map(|c| {
+                (
+                    c.kind.label(),
+                    c.path.to_string(),
+                    c.container.name.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "init container",
+                    "spec.template.spec.initContainers[0]".into(),
+                    "i"
+                ),
+                ("container", "spec.template.spec.containers[0]".into(), "a"),
+                ("container", "spec.template.spec.containers[1]".into(), "b"),
+            ]
+        );
+        let debug: PodSpec =
+            serde_json::from_str(r#"{"ephemeralContainers":[{"name":"d"}]}"#).unwrap();
+        let c = debug
+            .all_containers(&Path::root().key("spec"))
+            .next()
+            .unwrap();
+        assert_eq!(c.kind, ContainerKind::Ephemeral);
+        assert_eq!(
+            (c.kind.field(), c.path.as_str()),
+            ("ephemeralContainers", "spec.ephemeralContainers[0]")
+        );
+        assert_eq!(PodSpec::default().all_containers(&at).count(), 0);
+    }
 
     #[test]
     fn missing_and_null_fields_read_as_empty() {

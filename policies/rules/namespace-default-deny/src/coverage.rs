@@ -1,42 +1,6 @@
 //! Which directions of traffic a set of NetworkPolicies denies for every pod of a namespace.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-use ws3_policy_sdk::shape::{Metadata, nullable};
-
-/// The fields of a NetworkPolicy the rule reads, named as in `k8s_openapi` and as lenient (a
-/// missing or `null` field is empty); rules are only counted, never read.
-#[derive(Debug, Deserialize)]
-pub(crate) struct NetworkPolicy {
-    #[serde(default, deserialize_with = "nullable")]
-    pub(crate) metadata: Metadata,
-    #[serde(default)]
-    pub(crate) spec: Option<NetworkPolicySpec>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct NetworkPolicySpec {
-    #[serde(default)]
-    pod_selector: Option<LabelSelector>,
-    #[serde(default)]
-    policy_types: Option<Vec<String>>,
-    #[serde(default)]
-    ingress: Option<Vec<IgnoredAny>>,
-    #[serde(default)]
-    egress: Option<Vec<IgnoredAny>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LabelSelector {
-    #[serde(default)]
-    match_labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    match_expressions: Option<Vec<IgnoredAny>>,
-}
+use ws3_policy_sdk::shape::{NetworkPolicy, NetworkPolicySpec};
 
 /// The default denies that a set of policies provides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

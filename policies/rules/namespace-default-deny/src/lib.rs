@@ -3,9 +3,9 @@
 mod coverage;
 
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::shape::{Metadata, nullable};
+use ws3_policy_sdk::shape::NetworkPolicy;
 
-use coverage::{Coverage, NetworkPolicy};
+use coverage::Coverage;
 
 const NAMESPACE: KindRef = KindRef::new("", "Namespace");
 const NETWORK_POLICY: KindRef = KindRef::new("networking.k8s.io", "NetworkPolicy");
@@ -125,15 +125,7 @@ fn review_workload(
         return Ok(vec![]);
     }
     // Only the metadata matters here: the pod template is other rules' business.
-    #[derive(serde::Deserialize)]
-    struct Object {
-        #[serde(default, deserialize_with = "nullable")]
-        metadata: Metadata,
-    }
-    let metadata = req
-        .object_as::<Object>()?
-        .map(|o| o.metadata)
-        .unwrap_or_default();
+    let metadata = req.metadata()?;
     let ns = req.namespace.as_str();
     if req.operation == Operation::Lint && cluster.get_json(NAMESPACE, "", ns)?.is_some() {
         return Ok(vec![]); // the Namespace object reports it
@@ -145,7 +137,7 @@ fn review_workload(
     let missing = coverage.missing();
     let message = format!(
         "namespace {ns:?} of {} has no default-deny networkpolicy for {}",
-        subject(&kind.to_lowercase(), &metadata),
+        metadata.describe(&kind.to_lowercase()),
         missing.words(),
     );
     Ok(vec![finding(
@@ -158,18 +150,16 @@ fn review_workload(
 
 /// Deleting or weakening the policies that cover a namespace is refused.
 fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
-    let (old, new, path) = match req.operation {
-        Operation::Delete => (req.old_object_as::<NetworkPolicy>()?, None, "metadata.name"),
-        Operation::Update => (
-            req.old_object_as::<NetworkPolicy>()?,
-            req.object_as::<NetworkPolicy>()?,
-            "spec",
-        ),
-        Operation::Create | Operation::Lint => return Ok(vec![]),
+    let Some((old, new)) = req.change_as::<NetworkPolicy>()? else {
+        return Ok(vec![]);
     };
-    let Some(old) = old else { return Ok(vec![]) };
+    let path = if req.operation == Operation::Delete {
+        "metadata.name"
+    } else {
+        "spec"
+    };
     let ns = req.namespace.as_str();
-    let name = name_of(&old.metadata);
+    let name = old.metadata.name_or_prefix();
     // The cache may or may not hold the reviewed policy (old or new version): replace it by name.
     let others: Vec<NetworkPolicy> = cluster
         .list_as::<NetworkPolicy>(NETWORK_POLICY, ns)?
@@ -210,23 +200,6 @@ fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, E
         )
     };
     Ok(vec![finding(message, path, hint, ns)])
-}
-
-/// The object's name, or its `generateName` prefix at creation.
-fn name_of(meta: &Metadata) -> &str {
-    meta.name_or_prefix()
-}
-
-/// An object as messages name it: `deployment "web"`, `deployment with generateName "web-"`, or
-/// `an unnamed deployment`.
-fn subject(kind: &str, meta: &Metadata) -> String {
-    if !meta.name.is_empty() {
-        format!("{kind} {:?}", meta.name)
-    } else if !meta.generate_name.is_empty() {
-        format!("{kind} with generateName {:?}", meta.generate_name)
-    } else {
-        format!("an unnamed {kind}")
-    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use ws3_credentials::{
 };
 use ws3_policy_sdk::Template;
 use ws3_policy_sdk::prelude::*;
-
-use shape::{ConfigMap, EnvFromSource, EnvVar, PodSpec};
+use ws3_policy_sdk::shape::{ConfigMap, Container, EnvVar, PodSpec};
 
 /// `postgres-credentials-in-configmap`: a postgres password kept in a ConfigMap or a plain env
 /// value instead of a Secret.
@@ -86,7 +85,6 @@ fn credential_keys(config_map: &ConfigMap, consumer: bool) -> Vec<CredentialKey<
     let data: Vec<(&str, Class)> = config_map
         .data
         .iter()
-        .flatten()
         .map(|(key, value)| (key.as_str(), classify(value)))
         .collect();
     let postgres = consumer
@@ -101,8 +99,7 @@ fn credential_keys(config_map: &ConfigMap, consumer: bool) -> Vec<CredentialKey<
             credential,
         })
     });
-    let binary = config_map.binary_data.iter().flatten();
-    let binary = binary.filter_map(|(key, value)| {
+    let binary = config_map.binary_data.iter().filter_map(|(key, value)| {
         let credential = if is_postgres_password_name(key, false) {
             Credential::PostgresPassword
         } else {
@@ -159,47 +156,12 @@ fn config_map_findings(config_map: &ConfigMap) -> Vec<Finding> {
         .collect()
 }
 
-/// The env-related parts of one container, init container or ephemeral container.
-struct ContainerEnv<'a> {
-    label: &'static str,
-    name: &'a str,
-    /// Whether the container runs a postgres image or its env points at postgres.
-    postgres: bool,
-    path: Path,
-    env: &'a [EnvVar],
-    env_from: &'a [EnvFromSource],
-}
-
-fn container_envs(template: &Template<PodSpec>) -> Vec<ContainerEnv<'_>> {
-    let spec = &template.spec;
-    let lists = [
-        ("init container", "initContainers", &spec.init_containers),
-        ("container", "containers", &spec.containers),
-        (
-            "ephemeral container",
-            "ephemeralContainers",
-            &spec.ephemeral_containers,
-        ),
-    ];
-    let mut out = Vec::new();
-    for (label, field, containers) in lists {
-        for (i, c) in containers.iter().enumerate() {
-            let env = c.env.as_slice();
-            let postgres = is_postgres_image(&c.image)
-                || env.iter().any(|v| {
-                    is_postgres_signal(&v.name, classify(v.value.as_deref().unwrap_or_default()))
-                });
-            out.push(ContainerEnv {
-                label,
-                name: &c.name,
-                postgres,
-                path: template.spec_path.clone().key(field).index(i),
-                env,
-                env_from: &c.env_from,
-            });
-        }
-    }
-    out
+/// Whether a container runs a postgres image or its env points at postgres.
+fn points_at_postgres(c: &Container) -> bool {
+    is_postgres_image(&c.image)
+        || c.env
+            .iter()
+            .any(|v| is_postgres_signal(&v.name, classify(v.value.as_deref().unwrap_or_default())))
 }
 
 /// The keys, quoted for a message, of the ConfigMap `name` that hold postgres credentials when a
@@ -230,17 +192,19 @@ fn workload_marked(
     cluster: &dyn Cluster,
 ) -> Result<Vec<Marked>, Error> {
     let mut out = Vec::new();
-    for c in container_envs(template) {
-        let who = format!("{} {:?}", c.label, c.name);
+    for at in template.spec.all_containers(&template.spec_path) {
+        let c = at.container;
+        let postgres = points_at_postgres(c);
+        let who = format!("{} {:?}", at.kind.label(), c.name);
         for (j, var) in c.env.iter().enumerate() {
-            let path = c.path.clone().key("env").index(j);
-            out.extend(env_marked(&who, c.postgres, var, path));
+            let path = at.path.clone().key("env").index(j);
+            out.extend(env_marked(&who, postgres, var, path));
         }
         for (j, source) in c.env_from.iter().enumerate() {
             let Some(reference) = &source.config_map_ref else {
                 continue;
             };
-            let names = env_from_credential_keys(req, cluster, &reference.name, c.postgres)?;
+            let names = env_from_credential_keys(req, cluster, &reference.name, postgres)?;
             if names.is_empty() {
                 continue;
             }
@@ -253,7 +217,7 @@ fn workload_marked(
                         reference.name,
                         names.join(", ")
                     ),
-                    c.path.clone().key("envFrom").index(j).key("configMapRef"),
+                    at.path.clone().key("envFrom").index(j).key("configMapRef"),
                     "move those keys to a Secret and load it with envFrom.secretRef",
                 ),
                 secret: None,
@@ -318,110 +282,6 @@ fn env_marked(who: &str, postgres: bool, var: &EnvVar, path: Path) -> Option<Mar
         ),
         secret: Some(path.key("value")),
     })
-}
-
-/// The fields the rule reads, named as in `k8s_openapi` and as lenient (a missing or `null`
-/// field is empty); serde skips the rest of the object at scanning speed.
-mod shape {
-    use std::collections::BTreeMap;
-
-    use serde::Deserialize;
-    use ws3_policy_sdk::shape::nullable;
-
-    #[derive(Deserialize, Default)]
-    #[serde(rename_all = "camelCase")]
-    pub struct ConfigMap {
-        #[serde(default)]
-        pub data: Option<BTreeMap<String, String>>,
-        /// Keys, and whether each value is empty (the values are base64 and never decoded).
-        #[serde(default)]
-        pub binary_data: Option<BTreeMap<String, Empty>>,
-    }
-
-    /// Whether a string is empty, read without keeping it.
-    pub struct Empty(pub bool);
-
-    impl<'de> Deserialize<'de> for Empty {
-        fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-            struct Visitor;
-            impl serde::de::Visitor<'_> for Visitor {
-                type Value = Empty;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a base64 string")
-                }
-                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Empty, E> {
-                    Ok(Empty(v.is_empty()))
-                }
-                fn visit_unit<E: serde::de::Error>(self) -> Result<Empty, E> {
-                    Ok(Empty(true))
-                }
-            }
-            de.deserialize_any(Visitor)
-        }
-    }
-
-    #[derive(Deserialize, Default)]
-    #[serde(rename_all = "camelCase")]
-    pub struct PodSpec {
-        #[serde(default, deserialize_with = "nullable")]
-        pub init_containers: Vec<Container>,
-        #[serde(default, deserialize_with = "nullable")]
-        pub containers: Vec<Container>,
-        #[serde(default, deserialize_with = "nullable")]
-        pub ephemeral_containers: Vec<Container>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Container {
-        #[serde(default, deserialize_with = "nullable")]
-        pub name: String,
-        #[serde(default, deserialize_with = "nullable")]
-        pub image: String,
-        #[serde(default, deserialize_with = "nullable")]
-        pub env: Vec<EnvVar>,
-        #[serde(default, deserialize_with = "nullable")]
-        pub env_from: Vec<EnvFromSource>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct EnvVar {
-        #[serde(default, deserialize_with = "nullable")]
-        pub name: String,
-        #[serde(default)]
-        pub value: Option<String>,
-        #[serde(default)]
-        pub value_from: Option<EnvVarSource>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct EnvVarSource {
-        #[serde(default)]
-        pub config_map_key_ref: Option<KeySelector>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct KeySelector {
-        #[serde(default, deserialize_with = "nullable")]
-        pub name: String,
-        #[serde(default, deserialize_with = "nullable")]
-        pub key: String,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct EnvFromSource {
-        #[serde(default)]
-        pub config_map_ref: Option<Reference>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Reference {
-        #[serde(default, deserialize_with = "nullable")]
-        pub name: String,
-    }
 }
 
 #[cfg(test)]

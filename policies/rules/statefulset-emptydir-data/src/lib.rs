@@ -3,8 +3,7 @@
 mod dirs;
 
 use ws3_policy_sdk::prelude::*;
-
-use shape::{Container, PodSpec, VolumeMount};
+use ws3_policy_sdk::shape::{Container, ContainerKind, PodSpec, StatefulSet, VolumeMount};
 
 /// `statefulset-emptydir-data`: a StatefulSet keeps data on an `emptyDir` volume.
 #[derive(Debug, Clone, Copy)]
@@ -33,8 +32,8 @@ impl Rule for StatefulSetEmptyDirData {
         if req.operation == Operation::Delete || req.kind() != "StatefulSet" {
             return Ok(vec![]); // e.g. a `Scale` sent for a StatefulSet
         }
-        // One pass over the object, reading only the fields below.
-        let Some(sts) = req.object_as::<shape::StatefulSet>()? else {
+        // One pass over the object, reading only the fields of the SDK's narrow shapes.
+        let Some(sts) = req.object_as::<StatefulSet>()? else {
             return Ok(vec![]);
         };
         let has_claim_templates = sts.spec.volume_claim_templates.0 > 0;
@@ -42,15 +41,15 @@ impl Rule for StatefulSetEmptyDirData {
         let spec_path = Path::root().keys(&["spec", "template", "spec"]);
         let check = Check {
             spec,
-            volumes_path: spec_path.key("volumes"),
+            volumes_path: spec_path.clone().key("volumes"),
             no_persistent_storage: !has_claim_templates && !has_persistent_volume(spec),
         };
         let mut findings = Vec::new();
-        for c in spec.init_containers.iter().flatten() {
-            check.container("init container", c, &mut findings);
-        }
-        for c in &spec.containers {
-            check.container("container", c, &mut findings);
+        // Ephemeral containers are skipped: the API server forbids them in a pod template.
+        for at in spec.all_containers(&spec_path) {
+            if at.kind != ContainerKind::Ephemeral {
+                check.container(at.kind.label(), at.container, &mut findings);
+            }
         }
         Ok(findings)
     }
@@ -58,101 +57,10 @@ impl Rule for StatefulSetEmptyDirData {
 
 ws3_policy_sdk::export_rule!(StatefulSetEmptyDirData);
 
-/// The fields of a StatefulSet the rule reads, named as in `k8s_openapi` and as lenient: a
-/// missing or `null` field reads as empty. serde skips every other field at scanning speed,
-/// several times faster than decoding the whole pod spec.
-mod shape {
-    use serde::Deserialize;
-    use serde::de::IgnoredAny;
-    use ws3_policy_sdk::shape::nullable;
-
-    #[derive(Deserialize)]
-    pub struct StatefulSet {
-        #[serde(default, deserialize_with = "nullable")]
-        pub spec: Spec,
-    }
-
-    #[derive(Deserialize, Default)]
-    pub struct Spec {
-        #[serde(default, deserialize_with = "nullable")]
-        pub template: Template,
-        #[serde(rename = "volumeClaimTemplates", default)]
-        pub volume_claim_templates: Count,
-    }
-
-    /// The length of a JSON array (`null` counts as empty), its elements skipped unread.
-    #[derive(Default)]
-    pub struct Count(pub usize);
-
-    impl<'de> Deserialize<'de> for Count {
-        fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-            let items = Option::<Vec<IgnoredAny>>::deserialize(de)?;
-            Ok(Self(items.map_or(0, |v| v.len())))
-        }
-    }
-
-    #[derive(Deserialize, Default)]
-    pub struct Template {
-        #[serde(default, deserialize_with = "nullable")]
-        pub spec: PodSpec,
-    }
-
-    #[derive(Deserialize, Default)]
-    pub struct PodSpec {
-        #[serde(rename = "initContainers", default)]
-        pub init_containers: Option<Vec<Container>>,
-        #[serde(default, deserialize_with = "nullable")]
-        pub containers: Vec<Container>,
-        #[serde(default)]
-        pub volumes: Option<Vec<Volume>>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Container {
-        #[serde(default, deserialize_with = "nullable")]
-        pub name: String,
-        #[serde(default)]
-        pub env: Option<Vec<EnvVar>>,
-        #[serde(rename = "volumeMounts", default)]
-        pub volume_mounts: Option<Vec<VolumeMount>>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct EnvVar {
-        #[serde(default, deserialize_with = "nullable")]
-        pub name: String,
-        #[serde(default)]
-        pub value: Option<String>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct VolumeMount {
-        #[serde(default, deserialize_with = "nullable")]
-        pub name: String,
-        #[serde(rename = "mountPath", default, deserialize_with = "nullable")]
-        pub mount_path: String,
-        #[serde(rename = "readOnly", default)]
-        pub read_only: Option<bool>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Volume {
-        #[serde(default, deserialize_with = "nullable")]
-        pub name: String,
-        #[serde(rename = "emptyDir", default)]
-        pub empty_dir: Option<IgnoredAny>,
-        #[serde(rename = "persistentVolumeClaim", default)]
-        pub persistent_volume_claim: Option<IgnoredAny>,
-        #[serde(default)]
-        pub ephemeral: Option<IgnoredAny>,
-    }
-}
-
 /// Whether the pod spec has a PersistentVolumeClaim or generic ephemeral volume.
 fn has_persistent_volume(spec: &PodSpec) -> bool {
     spec.volumes
         .iter()
-        .flatten()
         .any(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some())
 }
 
@@ -192,13 +100,13 @@ impl Check<'_> {
         let pgdata = container
             .env
             .iter()
-            .flatten()
             .find(|e| e.name == "PGDATA")
             .and_then(|e| e.value.as_deref())
             .filter(|v| !v.is_empty());
-        let volumes = self.spec.volumes.as_deref().unwrap_or_default();
-        for mount in container.volume_mounts.iter().flatten() {
-            let Some((index, volume)) = volumes
+        for mount in &container.volume_mounts {
+            let Some((index, volume)) = self
+                .spec
+                .volumes
                 .iter()
                 .enumerate()
                 .find(|(_, v)| v.name == mount.name)

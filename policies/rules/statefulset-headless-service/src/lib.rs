@@ -2,10 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::IgnoredAny;
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::shape::Metadata;
-
-use shape::{Service, ServiceSpec, StatefulSet};
+use ws3_policy_sdk::shape::{Service, ServiceSpec, StatefulSet};
 
 const STATEFUL_SET: KindRef = KindRef::new("apps", "StatefulSet");
 const SERVICE: KindRef = KindRef::new("", "Service");
@@ -45,23 +44,6 @@ impl Rule for StatefulSetHeadlessService {
 ws3_policy_sdk::export_rule!(StatefulSetHeadlessService);
 
 type Labels = BTreeMap<String, String>;
-
-/// The object's name, or its `generateName` prefix at creation.
-fn name_of(meta: &Metadata) -> &str {
-    meta.name_or_prefix()
-}
-
-/// A StatefulSet as messages name it: `statefulset "db"`, `statefulset with generateName "db-"`,
-/// or `an unnamed statefulset`.
-fn statefulset(meta: &Metadata) -> String {
-    if !meta.name.is_empty() {
-        format!("statefulset {:?}", meta.name)
-    } else if !meta.generate_name.is_empty() {
-        format!("statefulset with generateName {:?}", meta.generate_name)
-    } else {
-        "an unnamed statefulset".to_owned()
-    }
-}
 
 /// Whether a Service is headless: `clusterIP: None` on a `ClusterIP` (or defaulted) Service.
 fn is_headless(spec: Option<&ServiceSpec>) -> bool {
@@ -105,63 +87,16 @@ fn selector_hint(labels: &Labels) -> String {
     }
 }
 
-/// The fields this rule reads, named as in `k8s_openapi` and as lenient (a missing or `null`
-/// field is empty); serde skips the rest, the pod spec above all.
-mod shape {
-    use std::collections::BTreeMap;
-
-    use serde::Deserialize;
-    use ws3_policy_sdk::shape::{Metadata, nullable};
-
-    #[derive(Deserialize)]
-    pub struct StatefulSet {
-        #[serde(default, deserialize_with = "nullable")]
-        pub metadata: Metadata,
-        #[serde(default, deserialize_with = "nullable")]
-        pub spec: Spec,
-    }
-
-    #[derive(Deserialize, Default)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Spec {
-        #[serde(default)]
-        pub service_name: Option<String>,
-        #[serde(default, deserialize_with = "nullable")]
-        pub template: Template,
-    }
-
-    #[derive(Deserialize, Default)]
-    pub struct Template {
-        #[serde(default, deserialize_with = "nullable")]
-        pub metadata: Metadata,
-    }
-
-    #[derive(Deserialize)]
-    pub struct Service {
-        #[serde(default, deserialize_with = "nullable")]
-        pub metadata: Metadata,
-        #[serde(default)]
-        pub spec: Option<ServiceSpec>,
-    }
-
-    #[derive(Deserialize)]
-    pub struct ServiceSpec {
-        #[serde(rename = "clusterIP", default)]
-        pub cluster_ip: Option<String>,
-        #[serde(rename = "type", default)]
-        pub type_: Option<String>,
-        #[serde(default)]
-        pub selector: Option<BTreeMap<String, String>>,
-    }
-}
+/// A StatefulSet read for its name, `serviceName` and pod labels; serde skips the pod spec.
+type LeanStatefulSet = StatefulSet<IgnoredAny>;
 
 fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
     // No object on delete: removing a StatefulSet is never blocked.
-    let Some(sts) = req.object_as::<StatefulSet>()? else {
+    let Some(sts) = req.object_as::<LeanStatefulSet>()? else {
         return Ok(vec![]);
     };
     let ns = req.namespace.as_str();
-    let sts_name = statefulset(&sts.metadata);
+    let sts_name = sts.metadata.describe("statefulset");
     let spec = sts.spec;
     let labels = spec.template.metadata.labels;
     let service_path = "spec.serviceName";
@@ -247,12 +182,7 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
 
 /// Deleting a headless Service that StatefulSets name, or making it not headless, is refused.
 fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, Error> {
-    let new = match req.operation {
-        Operation::Delete => None,
-        Operation::Update => req.object_as::<Service>()?,
-        Operation::Create | Operation::Lint => return Ok(vec![]),
-    };
-    let Some(old) = req.old_object_as::<Service>()? else {
+    let Some((old, new)) = req.change_as::<Service>()? else {
         return Ok(vec![]);
     };
     if !is_headless(old.spec.as_ref()) {
@@ -262,12 +192,12 @@ fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, 
         return Ok(vec![]);
     }
     let ns = req.namespace.as_str();
-    let service_name = name_of(&old.metadata);
+    let service_name = old.metadata.name_or_prefix();
     let users: Vec<String> = cluster
-        .list_as::<StatefulSet>(STATEFUL_SET, ns)?
+        .list_as::<LeanStatefulSet>(STATEFUL_SET, ns)?
         .into_iter()
         .filter_map(|sts| {
-            let name = format!("{:?}", name_of(&sts.metadata));
+            let name = format!("{:?}", sts.metadata.name_or_prefix());
             (sts.spec.service_name.as_deref() == Some(service_name)).then_some(name)
         })
         .collect();
