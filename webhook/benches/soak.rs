@@ -375,10 +375,9 @@ impl FakeApi {
     fn delete(&self, kind: &str, namespace: &str, name: &str) -> bool {
         let path = Self::path_of(kind);
         let mut state = self.state.lock().unwrap();
-        let Some(mut object) =
-            state
-                .objects
-                .remove(&(path, namespace.to_owned(), name.to_owned()))
+        let Some(mut object) = state
+            .objects
+            .remove(&(path, namespace.to_owned(), name.to_owned()))
         else {
             return false;
         };
@@ -538,19 +537,13 @@ fn churn_step(fake: &FakeApi, k: u64, churn: &mut Churn) {
         count(true, true);
     }
     match k % 10 {
-        5 => {
-            if fake.delete("Service", "kubernetes-ws-3", "nginx") {
-                count(true, true);
-            }
-        }
+        5 if fake.delete("Service", "kubernetes-ws-3", "nginx") => count(true, true),
         0 => count(fake.apply(object_of("service-create-nginx-012")), false),
         _ => {}
     }
     match k % 14 {
-        7 => {
-            if fake.delete("NetworkPolicy", "kubernetes-ws-3", "default-deny-ingress") {
-                count(true, true);
-            }
+        7 if fake.delete("NetworkPolicy", "kubernetes-ws-3", "default-deny-ingress") => {
+            count(true, true);
         }
         0 => count(
             fake.apply(object_of("networkpolicy-create-default-deny-ingress-017")),
@@ -558,14 +551,13 @@ fn churn_step(fake: &FakeApi, k: u64, churn: &mut Churn) {
         ),
         _ => {}
     }
-    if k % 3 == 0 {
+    if k.is_multiple_of(3) {
         let mut web = object_of("statefulset-create-web-013");
         web["metadata"]["labels"]["soak-step"] = json!(k.to_string());
         count(fake.apply(web), false);
     }
-    if k % 20 == 0 {
-        let ns =
-            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": format!("churn-{k}") } });
+    if k.is_multiple_of(20) {
+        let ns = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": format!("churn-{k}") } });
         count(fake.apply(ns), false);
         if k >= 20 && fake.delete("Namespace", "", &format!("churn-{}", k - 20)) {
             count(true, true);
@@ -660,7 +652,11 @@ async fn reviews(addr: SocketAddr, config: &Arc<rustls::ClientConfig>) -> Vec<Re
         (
             "wrong kind",
             sts.replacen("\"kind\":\"AdmissionReview\"", "\"kind\":\"ConfigMap\"", 1)
-                .replacen("\"kind\": \"AdmissionReview\"", "\"kind\": \"ConfigMap\"", 1)
+                .replacen(
+                    "\"kind\": \"AdmissionReview\"",
+                    "\"kind\": \"ConfigMap\"",
+                    1,
+                )
                 .into_bytes(),
         ),
         (
@@ -799,8 +795,7 @@ async fn worker(
     let mut conn: Option<client::Conn> = None;
     let reconnect_every = Duration::from_secs(30);
     // Staggered: not every connection is renewed at once.
-    let mut connected_at =
-        Instant::now() - reconnect_every.mul_f64(id as f64 / connections as f64);
+    let mut connected_at = Instant::now() - reconnect_every.mul_f64(id as f64 / connections as f64);
     loop {
         let Some(job) = jobs.lock().await.recv().await else {
             break;
@@ -809,9 +804,7 @@ async fn worker(
         let review = &reviews[job.review];
         let now = Instant::now();
         if conn.as_ref().is_some_and(client::Conn::is_closed)
-            || (conn.is_some()
-                && now - connected_at > reconnect_every
-                && !phases.hostile_at(now))
+            || (conn.is_some() && now - connected_at > reconnect_every && !phases.hostile_at(now))
         {
             conn = None;
         }
@@ -857,7 +850,10 @@ async fn worker(
                 live.failed.fetch_add(1, Ordering::Relaxed);
                 let what = match outcome {
                     Ok(Ok((status, text))) => {
-                        format!("HTTP {status}: {}", text.chars().take(200).collect::<String>())
+                        format!(
+                            "HTTP {status}: {}",
+                            text.chars().take(200).collect::<String>()
+                        )
                     }
                     Ok(Err(e)) => {
                         conn = None;
@@ -868,7 +864,9 @@ async fn worker(
                         format!("no answer within {TIMEOUT:?}")
                     }
                 };
-                tally.failures.push((at, class, format!("{}: {what}", review.name)));
+                tally
+                    .failures
+                    .push((at, class, format!("{}: {what}", review.name)));
             }
         }
     }
@@ -1131,9 +1129,11 @@ async fn probe(
             .await;
             let at = phases.secs(started);
             let entry = match outcome {
-                Ok(Ok((status, _))) if status == 200 => {
-                    (at, Some(started.elapsed().as_secs_f64() * 1000.0), String::new())
-                }
+                Ok(Ok((status, _))) if status == 200 => (
+                    at,
+                    Some(started.elapsed().as_secs_f64() * 1000.0),
+                    String::new(),
+                ),
                 Ok(Ok((status, _))) => (at, None, format!("HTTP {status}")),
                 Ok(Err(e)) => (at, None, e.to_string()),
                 Err(_) => (at, None, format!("no answer within {TIMEOUT:?}")),
@@ -1319,7 +1319,7 @@ async fn run(settings: Settings) -> usize {
                 }
                 let (rss, fds) = rss_and_fds(pid);
                 samples.lock().unwrap().push((phases.secs(t), rss, fds));
-                if n % every == 0 {
+                if n.is_multiple_of(every) {
                     println!(
                         "  t={:>4.0} s  sent {:>7}  answered {:>7}  failed {:>3}  server RSS {:>6.1} MiB  fds {:>5}  load {}{}",
                         phases.secs(t),
@@ -1329,7 +1329,11 @@ async fn run(settings: Settings) -> usize {
                         mib(rss),
                         fds,
                         load_average(),
-                        if phases.hostile_at(t) { "  (hostile)" } else { "" }
+                        if phases.hostile_at(t) {
+                            "  (hostile)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 n += 1;
@@ -1680,18 +1684,22 @@ async fn run(settings: Settings) -> usize {
     if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
         let peak_rss = samples.iter().max_by_key(|s| s.1).unwrap();
         let peak_fds = samples.iter().max_by_key(|s| s.2).unwrap();
+        // After the first window: warmed up (connections open, caches and pools filled).
+        let warm = samples.iter().find(|s| s.0 >= window).unwrap_or(first);
         println!();
         println!(
-            "server RSS: start {:.1} MiB, peak {:.1} MiB (at {:.0} s), end {:.1} MiB; after the run {:.1} MiB",
+            "server RSS: start {:.1} MiB, at {:.0} s {:.1} MiB, peak {:.1} MiB (at {:.0} s), end {:.1} MiB; after the run {:.1} MiB",
             mib(first.1),
+            warm.0,
+            mib(warm.1),
             mib(peak_rss.1),
             peak_rss.0,
             mib(last.1),
             mib(rss_now)
         );
         println!(
-            "server open fds: start {}, peak {} (at {:.0} s), end {}; after the run {}",
-            first.2, peak_fds.2, peak_fds.0, last.2, fds_now
+            "server open fds: start {}, at {:.0} s {}, peak {} (at {:.0} s), end {}; after the run {}",
+            first.2, warm.0, warm.2, peak_fds.2, peak_fds.0, last.2, fds_now
         );
     }
     println!(
