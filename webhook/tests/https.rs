@@ -6,7 +6,7 @@
 mod common;
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -29,26 +29,6 @@ struct Running {
     dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ws3_webhook::Error>>,
-}
-
-/// Writes `pem` files the way a Kubernetes secret volume holds them: `tls.crt` and `tls.key`
-/// are symlinks through `..data`, which points at a timestamped folder and is swapped atomically.
-fn write_secret_volume(dir: &Path, generation: u32, files: &[(&str, &str)]) {
-    let data = dir.join(format!("..gen_{generation}"));
-    std::fs::create_dir_all(&data).unwrap();
-    for (name, content) in files {
-        std::fs::write(data.join(name), content).unwrap();
-    }
-    let tmp = dir.join("..data_tmp");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(format!("..gen_{generation}"), &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap();
-    for (name, _) in files {
-        let link = dir.join(name);
-        if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(format!("..data/{name}"), &link).unwrap();
-        }
-    }
 }
 
 async fn start(client_ca: bool, tweak: impl FnOnce(&mut ServeOptions)) -> Running {

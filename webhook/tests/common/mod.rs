@@ -107,6 +107,26 @@ pub fn standard_rules() -> Vec<TestRule> {
     ]
 }
 
+/// Writes `pem` files the way a Kubernetes secret volume holds them: `tls.crt` and `tls.key`
+/// are symlinks through `..data`, which points at a timestamped folder and is swapped atomically.
+pub fn write_secret_volume(dir: &Path, generation: u32, files: &[(&str, &str)]) {
+    let data = dir.join(format!("..gen_{generation}"));
+    std::fs::create_dir_all(&data).unwrap();
+    for (name, content) in files {
+        std::fs::write(data.join(name), content).unwrap();
+    }
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..gen_{generation}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    for (name, _) in files {
+        let link = dir.join(name);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{name}"), &link).unwrap();
+        }
+    }
+}
+
 /// A captured AdmissionReview body.
 pub fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -318,6 +338,12 @@ pub mod client {
     }
 
     impl Conn {
+        /// Whether the connection is closed (by the server, or after an error): a new request
+        /// on it would fail without reaching the server.
+        pub fn is_closed(&self) -> bool {
+            self.sender.is_closed()
+        }
+
         /// POSTs a body to `path`; returns the status and the body.
         pub async fn post(
             &mut self,
