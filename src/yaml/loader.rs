@@ -68,6 +68,21 @@ enum Frame {
     },
 }
 
+/// Where `text` ends: its last line (from 1; lines end at `\n`, `\r\n` or a lone `\r`, as the
+/// parser counts them) and the number of characters on it.
+fn text_end(text: &str) -> (usize, usize) {
+    let b = text.as_bytes();
+    let mut line = 1;
+    let mut last_start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')) {
+            line += 1;
+            last_start = i + 1;
+        }
+    }
+    (line, text[last_start..].chars().count())
+}
+
 /// Builds the documents of one parse of a YAML text.
 pub(super) struct Loader<'a> {
     stack: Vec<Frame>,
@@ -87,10 +102,13 @@ pub(super) struct Loader<'a> {
     pub(super) open_flow: Option<(usize, usize)>,
     /// Where the last node read ends (a character index).
     pub(super) last_end: usize,
+    /// Where the text parsed ends (line, column in characters): the parser places the end of a
+    /// text without a final line break on a line after it, and positions are clamped to this.
+    text_end: (usize, usize),
 }
 
 impl<'a> Loader<'a> {
-    pub(super) fn new(budget: &'a ExpansionBudget, remap: &'a Remap) -> Self {
+    pub(super) fn new(text: &str, budget: &'a ExpansionBudget, remap: &'a Remap) -> Self {
         Self {
             stack: Vec::new(),
             anchors: HashMap::new(),
@@ -103,6 +121,7 @@ impl<'a> Loader<'a> {
             remap,
             open_flow: None,
             last_end: 0,
+            text_end: text_end(text),
         }
     }
 
@@ -116,7 +135,8 @@ impl<'a> Loader<'a> {
     }
 
     pub(super) fn pos(&self, marker: &Marker) -> Pos {
-        self.remap.pos(marker.line(), marker.col())
+        let (line, col) = (marker.line(), marker.col()).min(self.text_end);
+        self.remap.pos(line, col)
     }
 
     fn span(&self, span: &GSpan) -> Span {

@@ -237,7 +237,7 @@ fn parse_yaml(
     budget: &ExpansionBudget,
     remap: &Remap,
 ) -> (Stream, usize, Option<RepairHint>) {
-    let mut loader = Loader::new(budget, remap);
+    let mut loader = Loader::new(text, budget, remap);
     let mut parser = Parser::new_from_str(text);
     let mut documents = Vec::new();
     let stop = |loader: &Loader<'_>, documents: Vec<Document>, at: Pos, message: String| Stream {

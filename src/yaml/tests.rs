@@ -491,3 +491,23 @@ mod robustness {
         }
     }
 }
+
+/// Found by the `yaml_loader` fuzz target (fuzz/regressions/yaml_loader/): the parser puts the
+/// end of a text without a final line break on the line after it.
+#[test]
+fn positions_stay_inside_a_text_without_a_final_line_break() {
+    let end = |text: &str| parse_stream(text).documents.last().map(|d| d.end);
+    for (text, at) in [
+        ("a: b", (1, 4)),
+        ("a: b\n# c", (2, 3)),
+        ("a: b # c", (1, 8)),
+        ("a: b\n---\nc", (3, 1)),
+        ("a: b\r# é", (2, 3)),
+    ] {
+        let pos = end(text).expect(text);
+        assert_eq!((pos.line, pos.col), at, "{text:?}");
+    }
+    // An error at the end of such a text too.
+    let e = error("[ ");
+    assert_eq!((e.line, e.column), (1, 3));
+}

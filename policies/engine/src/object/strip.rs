@@ -7,7 +7,7 @@
 //!
 //! Why a hand-written scanner and not `serde_json::Value`: a round trip through `Value` costs
 //! 5.3 µs for a captured StatefulSet, this pass 2.5 µs, and the webhook pays it twice per review
-//! (object and old object). A differential test below (and the `rule_view` fuzz target) checks it
+//! (object and old object). A differential test below (and the `strip_noise` fuzz target) checks it
 //! against `serde_json` on odd shapes and every captured object.
 
 use std::{borrow::Cow, ops::Range};

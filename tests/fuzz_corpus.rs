@@ -1,0 +1,13 @@
+//! Replays the `yaml_loader` fuzz target's corpus and crash regressions through the same checks the
+//! target makes (`fuzz/checks/yaml_loader.rs`), on the stable toolchain. See docs/hardening.md.
+
+#[path = "../fuzz/checks/yaml_loader.rs"]
+mod checks;
+#[path = "../fuzz/checks/replay.rs"]
+mod replay;
+
+#[test]
+fn fuzz_corpus_and_regressions_pass_the_checks() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    replay::replay(repo, "yaml_loader", checks::check);
+}
