@@ -1,4 +1,5 @@
-//! Hashes of the sources a rule component is built from: the rule crate (without its fixtures),
+//! Hashes of the sources a rule component is built from: the rule crate (without its fixtures
+//! and integration tests, which never reach the component),
 //! the guest SDK, the WIT folder, the `[profile.wasm-rule]` section of the workspace's
 //! `Cargo.toml` (how it is optimised) and the [`RUSTFLAGS`] of the build. A committed component whose recorded hash differs is stale.
 
@@ -35,13 +36,13 @@ pub const RUSTFLAGS: &str = "-Clink-arg=-zstack-size=262144";
 /// The source hash of the rule crate in `rule_dir`.
 pub fn hash(root: &Path, rule_dir: &Path) -> Result<String> {
     let mut all = Vec::new();
-    files(rule_dir, &["fixtures", "target"], &mut all)?;
-    files(&root.join("policies/sdk"), &["target"], &mut all)?;
+    files(rule_dir, &["fixtures", "target", "tests"], &mut all)?;
+    files(&root.join("policies/sdk"), &["target", "tests"], &mut all)?;
     files(&root.join("policies/wit"), &[], &mut all)?;
     // Shared guest code: the credential detector the postgres rule links.
     let credentials = root.join("policies/credentials");
     if credentials.is_dir() {
-        files(&credentials, &["target"], &mut all)?;
+        files(&credentials, &["target", "tests"], &mut all)?;
     }
     all.sort();
     let mut hasher = Sha256::new();
