@@ -12,6 +12,8 @@
     reason = "a test or benchmark that cannot go on panics with the error"
 )]
 
+mod calibration;
+
 use std::{
     fmt::Write as _,
     fs, io,
@@ -364,20 +366,8 @@ fn lookups(linter: &Linter) {
 /// How much faster a fixed CPU-bound job runs on `threads` threads than on one, right now: on
 /// an idle machine about the number of cores, less when other processes compete.
 fn available_speedup(threads: usize) -> f64 {
-    fn spin(rounds: u64) -> u64 {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for i in 0..rounds {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x = x.wrapping_add(i);
-        }
-        x
-    }
-    const ROUNDS: u64 = 200_000_000;
-    let t = Instant::now();
-    std::hint::black_box(spin(ROUNDS));
-    let one = t.elapsed();
+    use calibration::{ROUNDS, spin};
+    let one = calibration::calibration();
     println!(
         "calibration: a fixed native workload (200M xorshift rounds) took {:.0?} on one thread",
         one

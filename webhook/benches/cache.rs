@@ -7,11 +7,16 @@
 //! events of typed objects), loads the built-in rules as `serve` does (pooled engine, warm module
 //! cache), then judges a captured StatefulSet review that looks objects up. It prints the
 //! process's RSS after the caches are filled and the median and p99 of one review. Each N runs
-//! in a fresh process, so one size's memory does not count against the next.
+//! in fresh processes, so one size's memory does not count against the next: five per size
+//! (`WS3_CACHE_BENCH_ROUNDS`), taken in turn, because a review's time varies more from one
+//! process to the next than between sizes; the table gives the medians over them.
 //!
 //! No assertions: the figures are for the reader. The first line is a calibration figure (a
 //! fixed native workload) so that runs on different machines can be compared.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+#[path = "../../tests/benches/calibration.rs"]
+mod calibration;
 
 use std::{
     collections::BTreeMap,
@@ -101,16 +106,6 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A fixed native workload: parsing a captured review 2,000 times.
-fn calibration() -> Duration {
-    let body = fixture("statefulset-create-db-006");
-    let started = Instant::now();
-    for _ in 0..2_000 {
-        std::hint::black_box(serde_json::from_str::<serde_json::Value>(&body).unwrap());
-    }
-    started.elapsed()
-}
-
 fn child(config_maps: usize) {
     let source = ClusterSource::new();
     let mut fresh = Vec::new();
@@ -149,15 +144,20 @@ fn child(config_maps: usize) {
         .collect();
     times.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
+    // One line for the parent: RSS and peak in KiB, median and p99 in µs.
     println!(
-        "{:>8} {:>8} {:>10.1} {:>10.1} {:>11.1} {:>9.1}",
-        config_maps,
-        1_000,
-        rss_kib("VmRSS:") as f64 / 1024.0,
-        rss_kib("VmHWM:") as f64 / 1024.0,
+        "{} {} {:.1} {:.1}",
+        rss_kib("VmRSS:"),
+        rss_kib("VmHWM:"),
         us(times[times.len() / 2]),
         us(times[times.len() * 99 / 100]),
     );
+}
+
+/// The median of a few figures, and their range.
+fn median_range(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
 }
 
 fn main() {
@@ -169,18 +169,51 @@ fn main() {
         return;
     }
     println!(
-        "calibration: 2,000 parses of a captured review in {:.0} ms",
-        calibration().as_secs_f64() * 1e3
+        "calibration: a fixed native workload (200M xorshift rounds) took {:.0?} on one thread",
+        calibration::calibration()
+    );
+    // A process's review time varies by up to a third from one process to the next (memory
+    // layout, which core), more than between cluster sizes: each size runs in several fresh
+    // processes, taken in turn, and the table shows the median over them and their range.
+    let rounds: usize = std::env::var("WS3_CACHE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let sizes = [0, 10_000, 50_000];
+    let mut figures: Vec<Vec<[f64; 4]>> = vec![Vec::new(); sizes.len()];
+    for _ in 0..rounds {
+        for (i, n) in sizes.iter().enumerate() {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .env("WS3_CACHE_BENCH_CHILD", n.to_string())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "child for {n} ConfigMaps failed");
+            let line = String::from_utf8(out.stdout).unwrap();
+            let f: Vec<f64> = line
+                .split_whitespace()
+                .map(|v| v.parse().unwrap())
+                .collect();
+            figures[i].push([f[0], f[1], f[2], f[3]]);
+        }
+    }
+    println!(
+        "{rounds} processes per size; medians over them (range of the review median in brackets)"
     );
     println!(
-        "{:>8} {:>8} {:>10} {:>10} {:>11} {:>9}",
+        "{:>8} {:>8} {:>10} {:>10} {:>24} {:>9}",
         "cms", "sts", "RSS MiB", "peak MiB", "review µs", "p99 µs"
     );
-    for n in [0, 10_000, 50_000] {
-        let status = Command::new(std::env::current_exe().unwrap())
-            .env("WS3_CACHE_BENCH_CHILD", n.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+    for (n, runs) in sizes.iter().zip(&figures) {
+        let column = |c: usize| median_range(runs.iter().map(|r| r[c]).collect());
+        let (review, low, high) = column(2);
+        println!(
+            "{:>8} {:>8} {:>10.1} {:>10.1} {:>24} {:>9.1}",
+            n,
+            1_000,
+            column(0).0 / 1024.0,
+            column(1).0 / 1024.0,
+            format!("{review:.1} [{low:.1}–{high:.1}]"),
+            column(3).0,
+        );
     }
 }

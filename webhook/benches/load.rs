@@ -23,24 +23,22 @@
 //!   about a tenth of its throughput and doubles the client's own CPU time per request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::Path,
-    process::{Child, Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
+use child::ServerChild;
 use common::{client, fixture, fixture_object, pki};
 use ws3_engine::{KindRef, ObjectSource};
-use ws3_webhook::{ClusterContext, ServeOptions, Server, tls::TlsFiles};
+use ws3_webhook::{ClusterContext, ServeOptions, tls::TlsFiles};
 
 /// Seconds of load per (review, concurrency) point, unless `WS3_BENCH_SECONDS` says otherwise.
 const POINT: Duration = Duration::from_secs(3);
@@ -145,13 +143,7 @@ impl Policy {
 fn child_main() {
     // The server runs under the default policy, whatever its parent runs under.
     Policy::Normal.apply();
-    // Logs as `ws3-webhook serve` does, one JSON line per decision; the parent drains them.
-    let _logs = ws3_webhook::logging::init("info");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    child::serve(|| {
         let dir = std::env::var("WS3_BENCH_DIR").unwrap();
         let dir = Path::new(&dir);
         let tls = TlsFiles {
@@ -168,122 +160,20 @@ fn child_main() {
         {
             options.slots = slots;
         }
-        let server = Server::bind(options, ClusterContext::Static(Arc::new(Prepared::new())))
-            .await
-            .unwrap();
-        println!("{} {}", server.local_addr(), server.health_addr());
-        server
-            .run(async {
-                ws3_webhook::shutdown_signal().await;
-            })
-            .await
-            .unwrap();
+        (options, ClusterContext::Static(Arc::new(Prepared::new())))
     });
 }
 
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-    health: SocketAddr,
-    ready_after: Duration,
-    /// JSON log lines the server has written so far.
-    log_lines: Arc<AtomicU64>,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ServerProcess {
-    /// CPU time the server has used so far (user + system).
-    fn cpu_time(&self) -> Duration {
-        cpu_time(&format!("/proc/{}/stat", self.child.id()))
-    }
-
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-/// User + system CPU time from a `/proc/.../stat` file (zero where there is none).
-fn cpu_time(stat: &str) -> Duration {
-    let stat = std::fs::read_to_string(stat).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
-        .sum();
-    // The kernel reports clock ticks of USER_HZ, 100 on Linux.
-    Duration::from_millis(ticks * 10)
-}
-
-async fn spawn_server(dir: &Path, cache: &Path) -> ServerProcess {
-    let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .env("WS3_BENCH_CHILD", "1")
-        .env("WS3_BENCH_DIR", dir)
-        .env("WS3_CACHE_DIR", cache)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    // The server's stdout: its addresses, then its log lines, read and counted as a container
-    // runtime would read them.
-    let (addresses, line) = tokio::sync::oneshot::channel();
-    let log_lines = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&log_lines);
-    std::thread::spawn(move || {
-        let mut addresses = Some(addresses);
-        for line in BufReader::with_capacity(1 << 16, stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with('{') {
-                counter.fetch_add(1, Ordering::Relaxed);
-            } else if let Some(tx) = addresses.take() {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let line = line.await.unwrap();
-    let mut parts = line.split_whitespace();
-    let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
-    let health: SocketAddr = parts.next().unwrap().parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if ready(health).await {
-            break;
-        }
-        assert!(Instant::now() < deadline, "server not ready in 120 s");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    ServerProcess {
-        child,
-        addr,
-        health,
-        ready_after: started.elapsed(),
-        log_lines,
-    }
-}
-
-async fn ready(health: SocketAddr) -> bool {
-    match tokio::net::TcpStream::connect(health).await {
-        Ok(_) => common::http_get(health, "/readyz").await.0 == 200,
-        Err(_) => false,
-    }
+async fn spawn_server(dir: &Path, cache: &Path) -> ServerChild {
+    ServerChild::spawn(
+        [
+            ("WS3_BENCH_CHILD", Path::new("1")),
+            ("WS3_BENCH_DIR", dir),
+            ("WS3_CACHE_DIR", cache),
+        ],
+        Duration::from_secs(120),
+    )
+    .await
 }
 
 struct Point {
@@ -371,7 +261,7 @@ fn main() {
         let cold = spawn_server(dir.path(), &cache).await;
         let cold_ready = cold.ready_after;
         // The first start compiles every module: its peak is the pod's highest memory use.
-        let cold_peak = cold.peak_rss_kib();
+        let cold_peak = cold.status_kib("VmHWM:");
         drop(cold);
         let server = spawn_server(dir.path(), &cache).await;
         let warm_ready = server.ready_after;
@@ -383,7 +273,7 @@ fn main() {
         println!(
             "server peak RSS: first start (compiling) {:.1} MiB, warm start {:.1} MiB",
             cold_peak as f64 / 1024.0,
-            server.peak_rss_kib() as f64 / 1024.0
+            server.status_kib("VmHWM:") as f64 / 1024.0
         );
 
         let config = client::config(&[&ca.pem], None);
@@ -445,13 +335,13 @@ fn main() {
                 }
                 // The client is this thread: the runtime is a current-thread one.
                 policy.apply();
-                let (server_cpu, client_cpu) = (server.cpu_time(), cpu_time("/proc/self/stat"));
+                let (server_cpu, client_cpu) = (server.cpu_time(), child::cpu_time("/proc/self/stat"));
                 let handled = handling_time(server.health).await;
                 let p = load(server.addr, &config, body, c).await;
                 let handled = handling_time(server.health).await - handled;
                 let per_review = |d: Duration| d.as_secs_f64() * 1e6 / p.requests.max(1) as f64;
                 let server_cpu = per_review(server.cpu_time().saturating_sub(server_cpu));
-                let client_cpu = per_review(cpu_time("/proc/self/stat").saturating_sub(client_cpu));
+                let client_cpu = per_review(child::cpu_time("/proc/self/stat").saturating_sub(client_cpu));
                 println!(
                     "{:<8} {:>4} {:>7} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>7} {:>12.1} {:>12.1} {:>14.3}",
                     name,
@@ -471,7 +361,7 @@ fn main() {
         println!();
         println!(
             "server peak RSS: {:.1} MiB",
-            server.peak_rss_kib() as f64 / 1024.0
+            server.status_kib("VmHWM:") as f64 / 1024.0
         );
         // Let the server's log writer flush its last lines (every 50 ms).
         tokio::time::sleep(Duration::from_millis(200)).await;

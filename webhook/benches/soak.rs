@@ -59,15 +59,18 @@
 //! again, and would put every such denial at over a second, hiding the server's own latency.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "../../tests/benches/calibration.rs"]
+mod calibration;
+#[path = "support/child.rs"]
+mod child;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader},
+    ffi::OsString,
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -82,6 +85,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
+use child::ServerChild;
 use common::{as_delete, client, fixture, pki, write_secret_volume};
 use futures::StreamExt;
 use rustls::pki_types::ServerName;
@@ -91,7 +95,7 @@ use tokio::{
     net::TcpStream,
     sync::broadcast,
 };
-use ws3_webhook::{ClusterContext, ServeOptions, Server, tls::TlsFiles};
+use ws3_webhook::{ClusterContext, ServeOptions, tls::TlsFiles};
 
 /// A well-formed review not answered within this is a failure (the webhook's default
 /// `timeoutSeconds`).
@@ -178,13 +182,7 @@ impl Phases {
 // ---------------------------------------------------------------------------------------------
 
 fn child_main() {
-    // Logs as `ws3-webhook serve` does, one JSON line per decision; the parent drains them.
-    let _logs = ws3_webhook::logging::init("info");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    child::serve(|| {
         let certs = PathBuf::from(std::env::var("WS3_SOAK_CERTS").unwrap());
         let tls = TlsFiles {
             cert: certs.join("tls.crt"),
@@ -199,89 +197,21 @@ fn child_main() {
                 .unwrap();
         let api: axum::http::Uri = std::env::var("WS3_SOAK_API").unwrap().parse().unwrap();
         let client = kube::Client::try_from(kube::Config::new(api)).unwrap();
-        let server = Server::bind(options, ClusterContext::Kube(client))
-            .await
-            .unwrap();
-        println!("{} {}", server.local_addr(), server.health_addr());
-        server
-            .run(async {
-                ws3_webhook::shutdown_signal().await;
-            })
-            .await
-            .unwrap();
+        (options, ClusterContext::Kube(client))
     });
 }
 
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ServerProcess {
-    async fn spawn(certs: &Path, api: SocketAddr, settle: &str) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env("WS3_SOAK_CHILD", "1")
-            .env("WS3_SOAK_CERTS", certs)
-            .env("WS3_SOAK_API", format!("http://{api}"))
-            .env("WS3_SOAK_SETTLE", settle)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // Its addresses, then its JSON log lines, read as a container runtime would read them.
-        let (addresses, line) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut addresses = Some(addresses);
-            for line in BufReader::with_capacity(1 << 16, stdout).lines() {
-                let Ok(line) = line else { break };
-                if !line.starts_with('{')
-                    && let Some(tx) = addresses.take()
-                {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let line = line.await.unwrap();
-        let mut parts = line.split_whitespace();
-        let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
-        let health: SocketAddr = parts.next().unwrap().parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            if TcpStream::connect(health).await.is_ok()
-                && common::http_get(health, "/readyz").await.0 == 200
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "server not ready in 300 s");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self { child, addr }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-/// (RSS in KiB, open file descriptors) of a process.
-fn rss_and_fds(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
-    (rss, fds)
+async fn spawn_server(certs: &Path, api: SocketAddr, settle: &str) -> ServerChild {
+    ServerChild::spawn(
+        [
+            ("WS3_SOAK_CHILD", OsString::from("1")),
+            ("WS3_SOAK_CERTS", certs.into()),
+            ("WS3_SOAK_API", format!("http://{api}").into()),
+            ("WS3_SOAK_SETTLE", settle.into()),
+        ],
+        Duration::from_secs(300),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1151,23 +1081,6 @@ async fn probe(
 // Figures
 // ---------------------------------------------------------------------------------------------
 
-/// 200M xorshift rounds on one thread (as `available_speedup` in the lint bench).
-fn calibration() -> Duration {
-    fn spin(rounds: u64) -> u64 {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for i in 0..rounds {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x = x.wrapping_add(i);
-        }
-        x
-    }
-    let t = Instant::now();
-    std::hint::black_box(spin(std::hint::black_box(200_000_000)));
-    t.elapsed()
-}
-
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -1229,7 +1142,7 @@ fn main() {
 
 #[allow(clippy::too_many_lines)]
 async fn run(settings: Settings) -> usize {
-    let calibration_start = calibration();
+    let calibration_start = calibration::calibration();
     let load_start = load_average();
     println!(
         "soak: {} s at {} reviews/s on {} connections; hostile phase {}; cache settle {}",
@@ -1270,7 +1183,7 @@ async fn run(settings: Settings) -> usize {
     seed(&fake);
     let api = Arc::clone(&fake).serve().await;
     let started = Instant::now();
-    let server = ServerProcess::spawn(&certs, api, &settings.settle).await;
+    let server = spawn_server(&certs, api, &settings.settle).await;
     println!(
         "server ready after {:.1} s (pid {}, {}); fake API on {api}",
         started.elapsed().as_secs_f64(),
@@ -1317,7 +1230,7 @@ async fn run(settings: Settings) -> usize {
                 if t > phases.end {
                     break;
                 }
-                let (rss, fds) = rss_and_fds(pid);
+                let (rss, fds) = (child::status_kib(pid, "VmRSS:"), child::fds(pid));
                 samples.lock().unwrap().push((phases.secs(t), rss, fds));
                 if n.is_multiple_of(every) {
                     println!(
@@ -1499,9 +1412,9 @@ async fn run(settings: Settings) -> usize {
     let churn = churner.await.unwrap();
     let rotations = rotations.await.unwrap();
     let _ = sampler.await;
-    let calibration_end = calibration();
+    let calibration_end = calibration::calibration();
     let load_end = load_average();
-    let (rss_now, fds_now) = rss_and_fds(server.pid());
+    let (rss_now, fds_now) = (server.status_kib("VmRSS:"), child::fds(server.pid()));
     drop(server);
 
     // ---- Report ----

@@ -30,21 +30,9 @@ pub(crate) fn words(key: &str) -> Vec<String> {
     out
 }
 
-/// Words that name postgres or one of its tools, besides every word starting with `postgres`;
-/// the `PG*` names are libpq's environment variables.
-const POSTGRES_WORDS: &[&str] = &[
-    "pg",
-    "pgsql",
-    "psql",
-    "postgis",
-    "timescaledb",
-    "patroni",
-    "spilo",
-    "pgbouncer",
-    "pgpool",
-    "pgpool2",
-    "pgbackrest",
-    "pgcat",
+/// Words that name postgres in a key besides those of its images and hosts
+/// ([`crate::postgres::names_postgres`]): libpq's `PG*` environment variables and Crunchy's `pgo`.
+const POSTGRES_KEY_WORDS: &[&str] = &[
     "pgo",
     "pghost",
     "pghostaddr",
@@ -128,7 +116,7 @@ const FILE_WORDS: &[&str] = &[
 ];
 
 fn is_postgres_word(w: &str) -> bool {
-    w.starts_with("postgres") || POSTGRES_WORDS.contains(&w)
+    crate::postgres::names_postgres(w) || POSTGRES_KEY_WORDS.contains(&w)
 }
 
 /// `password`, `passwd`, `pwd`, or a word ending in `password`/`passwd` (`PGPASSWORD`).

@@ -18,7 +18,8 @@ const POSTGRES_NAMES: &[&str] = &[
     "pgcat",
 ];
 
-fn names_postgres(word: &str) -> bool {
+/// Whether a word of a name (image, host or key) names postgres or one of its tools.
+pub(crate) fn names_postgres(word: &str) -> bool {
     word.starts_with("postgres") || POSTGRES_NAMES.contains(&word)
 }
 

@@ -209,47 +209,35 @@ fn expose(kind: &KindRef, json: &str) -> String {
     }
 }
 
-impl v0_1::ws3::policy::types::Host for HostState {}
+/// The host's side of `ws3:policy/cluster` for one interface version: the bindings of each
+/// version have their own types, the lookups behind them are one.
+macro_rules! cluster_host {
+    ($version:ident) => {
+        impl $version::ws3::policy::types::Host for HostState {}
 
-impl v0_1::ws3::policy::cluster::Host for HostState {
-    fn get_object(
-        &mut self,
-        kind: v0_1::ws3::policy::types::KindRef,
-        namespace: String,
-        name: String,
-    ) -> Result<Option<String>, String> {
-        HostState::get_object(self, KindRef::new(kind.group, kind.kind), &namespace, &name)
-    }
+        impl $version::ws3::policy::cluster::Host for HostState {
+            fn get_object(
+                &mut self,
+                kind: $version::ws3::policy::types::KindRef,
+                namespace: String,
+                name: String,
+            ) -> Result<Option<String>, String> {
+                HostState::get_object(self, KindRef::new(kind.group, kind.kind), &namespace, &name)
+            }
 
-    fn list_objects(
-        &mut self,
-        kind: v0_1::ws3::policy::types::KindRef,
-        namespace: String,
-    ) -> Result<Vec<String>, String> {
-        HostState::list_objects(self, KindRef::new(kind.group, kind.kind), &namespace)
-    }
+            fn list_objects(
+                &mut self,
+                kind: $version::ws3::policy::types::KindRef,
+                namespace: String,
+            ) -> Result<Vec<String>, String> {
+                HostState::list_objects(self, KindRef::new(kind.group, kind.kind), &namespace)
+            }
+        }
+    };
 }
 
-impl v0_2::ws3::policy::types::Host for HostState {}
-
-impl v0_2::ws3::policy::cluster::Host for HostState {
-    fn get_object(
-        &mut self,
-        kind: v0_2::ws3::policy::types::KindRef,
-        namespace: String,
-        name: String,
-    ) -> Result<Option<String>, String> {
-        HostState::get_object(self, KindRef::new(kind.group, kind.kind), &namespace, &name)
-    }
-
-    fn list_objects(
-        &mut self,
-        kind: v0_2::ws3::policy::types::KindRef,
-        namespace: String,
-    ) -> Result<Vec<String>, String> {
-        HostState::list_objects(self, KindRef::new(kind.group, kind.kind), &namespace)
-    }
-}
+cluster_host!(v0_1);
+cluster_host!(v0_2);
 
 #[cfg(test)]
 mod tests {

@@ -318,6 +318,34 @@ pub(crate) fn truncate(mut message: String) -> String {
     message
 }
 
+/// The enums every interface version shares, converted once per version (each version's
+/// bindings have their own types).
+macro_rules! shared_enums {
+    ($version:ident, $severity:ident, $operation:ident) => {
+        fn $severity(s: $version::ws3::policy::types::Severity) -> Severity {
+            use $version::ws3::policy::types::Severity as W;
+            match s {
+                W::Info => Severity::Info,
+                W::Warning => Severity::Warning,
+                W::Error => Severity::Error,
+            }
+        }
+
+        fn $operation(o: Operation) -> $version::ws3::policy::types::Operation {
+            use $version::ws3::policy::types::Operation as W;
+            match o {
+                Operation::Create => W::Create,
+                Operation::Update => W::Update,
+                Operation::Delete => W::Delete,
+                Operation::Lint => W::Lint,
+            }
+        }
+    };
+}
+
+shared_enums!(v0_1, severity_v0_1, operation_v0_1);
+shared_enums!(v0_2, severity_v0_2, operation_v0_2);
+
 // ---- ws3:policy@0.1 ----
 
 fn meta_v0_1(m: v0_1::ws3::policy::types::RuleMetadata) -> RuleMeta {
@@ -347,24 +375,10 @@ fn meta_v0_1(m: v0_1::ws3::policy::types::RuleMetadata) -> RuleMeta {
     }
 }
 
-fn severity_v0_1(s: v0_1::ws3::policy::types::Severity) -> Severity {
-    use v0_1::ws3::policy::types::Severity as W;
-    match s {
-        W::Info => Severity::Info,
-        W::Warning => Severity::Warning,
-        W::Error => Severity::Error,
-    }
-}
-
 fn request_v0_1(request: &Request<'_>) -> v0_1::ws3::policy::types::Request {
     use v0_1::ws3::policy::types as wit;
     wit::Request {
-        operation: match request.operation {
-            Operation::Create => wit::Operation::Create,
-            Operation::Update => wit::Operation::Update,
-            Operation::Delete => wit::Operation::Delete,
-            Operation::Lint => wit::Operation::Lint,
-        },
+        operation: operation_v0_1(request.operation),
         object: request.object.map(str::to_owned),
         old_object: request.old_object.map(str::to_owned),
         namespace: request.namespace.to_owned(),
@@ -425,24 +439,10 @@ fn meta_v0_2(m: v0_2::ws3::policy::types::RuleMetadata) -> RuleMeta {
     }
 }
 
-fn severity_v0_2(s: v0_2::ws3::policy::types::Severity) -> Severity {
-    use v0_2::ws3::policy::types::Severity as W;
-    match s {
-        W::Info => Severity::Info,
-        W::Warning => Severity::Warning,
-        W::Error => Severity::Error,
-    }
-}
-
 fn request_v0_2(request: &Request<'_>) -> v0_2::ws3::policy::types::Request {
     use v0_2::ws3::policy::types as wit;
     wit::Request {
-        operation: match request.operation {
-            Operation::Create => wit::Operation::Create,
-            Operation::Update => wit::Operation::Update,
-            Operation::Delete => wit::Operation::Delete,
-            Operation::Lint => wit::Operation::Lint,
-        },
+        operation: operation_v0_2(request.operation),
         kind: wit::KindRef {
             group: request.kind.group.clone(),
             kind: request.kind.kind.clone(),
