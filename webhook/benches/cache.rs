@@ -5,11 +5,13 @@
 //! application's, some holding postgres credentials) plus 1,000 StatefulSets, a child process
 //! fills the caches through the same path as the watches (`ClusterSource::apply` with watcher
 //! events of typed objects), loads the built-in rules as `serve` does (pooled engine, warm module
-//! cache), then judges a captured StatefulSet review that looks objects up. It prints the
-//! process's RSS after the caches are filled and the median and p99 of one review. Each N runs
-//! in fresh processes, so one size's memory does not count against the next: five per size
-//! (`WS3_CACHE_BENCH_ROUNDS`), taken in turn, because a review's time varies more from one
-//! process to the next than between sizes; the table gives the medians over them.
+//! cache), and judges a captured StatefulSet review that looks objects up. The caches grow
+//! through the three sizes in one process, and at each it prints the process's RSS and the
+//! median and p99 of one review: a review's time varies more from one process to the next (by up
+//! to a third on the development VM) than between sizes, so sizes are compared within a process.
+//! Five processes (`WS3_CACHE_BENCH_ROUNDS`) run one after the other; the table gives the
+//! medians over them, and the median over processes of a review's time at N against its time at
+//! N = 0 in the same process.
 //!
 //! No assertions: the figures are for the reader. The first line is a calibration figure (a
 //! fixed native workload) so that runs on different machines can be compared.
@@ -106,14 +108,18 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn child(config_maps: usize) {
+/// Sizes of the cluster context, in ConfigMaps.
+const SIZES: [usize; 3] = [0, 10_000, 50_000];
+
+/// One process: the caches grow through the sizes as watch events would grow them, and at each
+/// size it prints one line for the parent: size, RSS and peak in KiB, median and p99 of a
+/// review in µs. A review is timed against each size in the same process, so that what differs
+/// is the size and not the process.
+fn child() {
     let source = ClusterSource::new();
     let mut fresh = Vec::new();
     let cm = KindRef::new("", "ConfigMap");
     source.apply::<ConfigMap>(&cm, Event::Init, &mut fresh);
-    for i in 0..config_maps {
-        source.apply(&cm, Event::InitApply(config_map(i)), &mut fresh);
-    }
     source.apply::<ConfigMap>(&cm, Event::InitDone, &mut fresh);
     let sts = KindRef::new("apps", "StatefulSet");
     source.apply::<StatefulSet>(&sts, Event::Init, &mut fresh);
@@ -129,29 +135,35 @@ fn child(config_maps: usize) {
     .unwrap();
     let rules = RuleSet::load(&engine, &Config::default(), &[], &[]).unwrap();
     let evaluator = Evaluator::new(engine, rules, Arc::new(Metrics::new()));
-    let source: Arc<dyn ObjectSource> = Arc::new(source);
+    let objects: Arc<dyn ObjectSource> = Arc::new(source.clone());
     let review = ReviewRequest::parse(fixture("statefulset-create-db-006").as_bytes()).unwrap();
-    // Warm up, then time single reviews.
-    for _ in 0..200 {
-        std::hint::black_box(evaluator.evaluate(&review, &source));
-    }
-    let mut times: Vec<Duration> = (0..3_000)
-        .map(|_| {
-            let started = Instant::now();
-            std::hint::black_box(evaluator.evaluate(&review, &source));
-            started.elapsed()
-        })
-        .collect();
-    times.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    // One line for the parent: RSS and peak in KiB, median and p99 in µs.
-    println!(
-        "{} {} {:.1} {:.1}",
-        rss_kib("VmRSS:"),
-        rss_kib("VmHWM:"),
-        us(times[times.len() / 2]),
-        us(times[times.len() * 99 / 100]),
-    );
+    let mut held = 0;
+    for size in SIZES {
+        for i in held..size {
+            source.apply(&cm, Event::Apply(config_map(i)), &mut fresh);
+        }
+        held = size;
+        // Warm up, then time single reviews.
+        for _ in 0..200 {
+            std::hint::black_box(evaluator.evaluate(&review, &objects));
+        }
+        let mut times: Vec<Duration> = (0..3_000)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(evaluator.evaluate(&review, &objects));
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!(
+            "{size} {} {} {:.1} {:.1}",
+            rss_kib("VmRSS:"),
+            rss_kib("VmHWM:"),
+            us(times[times.len() / 2]),
+            us(times[times.len() * 99 / 100]),
+        );
+    }
 }
 
 /// The median of a few figures, and their range.
@@ -161,8 +173,8 @@ fn median_range(mut xs: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn main() {
-    if let Ok(n) = std::env::var("WS3_CACHE_BENCH_CHILD") {
-        return child(n.parse().unwrap());
+    if std::env::var_os("WS3_CACHE_BENCH_CHILD").is_some() {
+        return child();
     }
     if !std::env::args().any(|a| a == "--bench") {
         println!("cache: run with `cargo bench -p ws3-webhook --bench cache`");
@@ -173,47 +185,54 @@ fn main() {
         calibration::calibration()
     );
     // A process's review time varies by up to a third from one process to the next (memory
-    // layout, which core), more than between cluster sizes: each size runs in several fresh
-    // processes, taken in turn, and the table shows the median over them and their range.
+    // layout, which core), more than between cluster sizes: several processes each time a review
+    // at every size, and the table shows the medians over them.
     let rounds: usize = std::env::var("WS3_CACHE_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let sizes = [0, 10_000, 50_000];
-    let mut figures: Vec<Vec<[f64; 4]>> = vec![Vec::new(); sizes.len()];
+    let mut figures: Vec<Vec<[f64; 4]>> = vec![Vec::new(); SIZES.len()];
     for _ in 0..rounds {
-        for (i, n) in sizes.iter().enumerate() {
-            let out = Command::new(std::env::current_exe().unwrap())
-                .env("WS3_CACHE_BENCH_CHILD", n.to_string())
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "child for {n} ConfigMaps failed");
-            let line = String::from_utf8(out.stdout).unwrap();
+        let out = Command::new(std::env::current_exe().unwrap())
+            .env("WS3_CACHE_BENCH_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "bench child failed");
+        for (i, line) in String::from_utf8(out.stdout).unwrap().lines().enumerate() {
             let f: Vec<f64> = line
                 .split_whitespace()
+                .skip(1)
                 .map(|v| v.parse().unwrap())
                 .collect();
             figures[i].push([f[0], f[1], f[2], f[3]]);
         }
     }
     println!(
-        "{rounds} processes per size; medians over them (range of the review median in brackets)"
+        "{rounds} processes, each growing through the sizes; medians over them (range of the review median in brackets)"
     );
     println!(
-        "{:>8} {:>8} {:>10} {:>10} {:>24} {:>9}",
-        "cms", "sts", "RSS MiB", "peak MiB", "review µs", "p99 µs"
+        "{:>8} {:>8} {:>10} {:>10} {:>24} {:>9} {:>9}",
+        "cms", "sts", "RSS MiB", "peak MiB", "review µs", "p99 µs", "vs N=0"
     );
-    for (n, runs) in sizes.iter().zip(&figures) {
+    for (n, runs) in SIZES.iter().zip(&figures) {
         let column = |c: usize| median_range(runs.iter().map(|r| r[c]).collect());
         let (review, low, high) = column(2);
+        // Each process's review median at this size over its own at N = 0.
+        let (ratio, _, _) = median_range(
+            runs.iter()
+                .zip(&figures[0])
+                .map(|(r, zero)| r[2] / zero[2])
+                .collect(),
+        );
         println!(
-            "{:>8} {:>8} {:>10.1} {:>10.1} {:>24} {:>9.1}",
+            "{:>8} {:>8} {:>10.1} {:>10.1} {:>24} {:>9.1} {:>+8.1}%",
             n,
             1_000,
             column(0).0 / 1024.0,
             column(1).0 / 1024.0,
             format!("{review:.1} [{low:.1}–{high:.1}]"),
             column(3).0,
+            (ratio - 1.0) * 100.0,
         );
     }
 }
