@@ -12,7 +12,7 @@
     reason = "a test or benchmark that cannot go on panics with the error"
 )]
 
-mod calibration;
+mod measure;
 
 use std::{
     fmt::Write as _,
@@ -366,8 +366,8 @@ fn lookups(linter: &Linter) {
 /// How much faster a fixed CPU-bound job runs on `threads` threads than on one, right now: on
 /// an idle machine about the number of cores, less when other processes compete.
 fn available_speedup(threads: usize) -> f64 {
-    use calibration::{ROUNDS, spin};
-    let one = calibration::calibration();
+    use measure::{ROUNDS, spin};
+    let one = measure::calibration();
     println!(
         "calibration: a fixed native workload (200M xorshift rounds) took {:.0?} on one thread",
         one
@@ -381,29 +381,9 @@ fn available_speedup(threads: usize) -> f64 {
     one.as_secs_f64() / t.elapsed().as_secs_f64()
 }
 
-/// CPU time (user and system, all threads) of this process so far.
-fn cpu_time() -> Option<Duration> {
-    let stat = fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses): state is field 3; utime and
-    // stime are fields 14 and 15, in clock ticks (100 per second on Linux).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
-}
-
 /// Peak resident set size of this process so far, in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+fn peak_rss_mib() -> f64 {
+    measure::status_kib("self", "VmHWM:") as f64 / 1024.0
 }
 
 /// One full run: read, lint, format.
@@ -525,16 +505,14 @@ fn main() {
         let _ = run(&linter, dir.path(), jobs);
         let mut best = Duration::MAX;
         let mut last = None;
-        let cpu_start = cpu_time();
+        let cpu_start = measure::cpu_time("self");
         for _ in 0..RUNS {
             drop(last.take());
             let (report, elapsed) = run(&linter, dir.path(), jobs);
             best = best.min(elapsed);
             last = Some(report);
         }
-        let cpu = cpu_time()
-            .zip(cpu_start)
-            .map(|(end, start)| (end - start) / RUNS);
+        let cpu = (measure::cpu_time("self") - cpu_start) / RUNS;
         let report = last.expect("ran");
         let t = report.timings;
         let c = report.counts();
@@ -546,14 +524,14 @@ fn main() {
             t.load,
             t.evaluate,
             t.report,
-            cpu.unwrap_or_default(),
-            cpu.map_or(f64::NAN, |c| docs as f64 / c.as_secs_f64()),
+            cpu,
+            docs as f64 / cpu.as_secs_f64(),
             report.objects.len(),
             report.calls,
             report.diagnostics.len(),
             report.problems.len(),
-            peak_rss_mib().unwrap_or(f64::NAN),
-            peak_rss_mib().unwrap_or(f64::NAN) * 1_048_576.0 / bytes as f64,
+            peak_rss_mib(),
+            peak_rss_mib() * 1_048_576.0 / bytes as f64,
             bytes as f64 / 1_048_576.0,
         );
     }
@@ -591,7 +569,7 @@ fn scaling(linter: &Linter, jobs: usize) {
                 ", {:.2}x the previous step",
                 elapsed.as_secs_f64() / p.as_secs_f64()
             )),
-            peak_rss_mib().unwrap_or(f64::NAN),
+            peak_rss_mib(),
         );
         previous = Some(elapsed);
         namespaces *= 10;

@@ -17,8 +17,8 @@
 //! fixed native workload) so that runs on different machines can be compared.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-#[path = "../../tests/benches/calibration.rs"]
-mod calibration;
+#[path = "../../tests/benches/measure.rs"]
+mod measure;
 
 use std::{
     collections::BTreeMap,
@@ -98,16 +98,6 @@ fn fixture_object(name: &str) -> String {
     review["request"]["object"].to_string()
 }
 
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Sizes of the cluster context, in ConfigMaps.
 const SIZES: [usize; 3] = [0, 10_000, 50_000];
 
@@ -158,8 +148,8 @@ fn child() {
         times.sort();
         println!(
             "{size} {} {} {:.1} {:.1}",
-            rss_kib("VmRSS:"),
-            rss_kib("VmHWM:"),
+            measure::status_kib("self", "VmRSS:"),
+            measure::status_kib("self", "VmHWM:"),
             us(times[times.len() / 2]),
             us(times[times.len() * 99 / 100]),
         );
@@ -182,7 +172,7 @@ fn main() {
     }
     println!(
         "calibration: a fixed native workload (200M xorshift rounds) took {:.0?} on one thread",
-        calibration::calibration()
+        measure::calibration()
     );
     // A process's review time varies by up to a third from one process to the next (memory
     // layout, which core), more than between cluster sizes: several processes each time a review

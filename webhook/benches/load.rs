@@ -27,6 +27,8 @@
 mod child;
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../../tests/benches/measure.rs"]
+mod measure;
 
 use std::{
     net::SocketAddr,
@@ -335,13 +337,13 @@ fn main() {
                 }
                 // The client is this thread: the runtime is a current-thread one.
                 policy.apply();
-                let (server_cpu, client_cpu) = (server.cpu_time(), child::cpu_time("/proc/self/stat"));
+                let (server_cpu, client_cpu) = (server.cpu_time(), measure::cpu_time("self"));
                 let handled = handling_time(server.health).await;
                 let p = load(server.addr, &config, body, c).await;
                 let handled = handling_time(server.health).await - handled;
                 let per_review = |d: Duration| d.as_secs_f64() * 1e6 / p.requests.max(1) as f64;
                 let server_cpu = per_review(server.cpu_time().saturating_sub(server_cpu));
-                let client_cpu = per_review(child::cpu_time("/proc/self/stat").saturating_sub(client_cpu));
+                let client_cpu = per_review(measure::cpu_time("self").saturating_sub(client_cpu));
                 println!(
                     "{:<8} {:>4} {:>7} {:>10} {:>10.0} {:>10.3} {:>10.3} {:>7} {:>12.1} {:>12.1} {:>14.3}",
                     name,

@@ -59,12 +59,12 @@
 //! again, and would put every such denial at over a second, hiding the server's own latency.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-#[path = "../../tests/benches/calibration.rs"]
-mod calibration;
 #[path = "support/child.rs"]
 mod child;
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../../tests/benches/measure.rs"]
+mod measure;
 
 use std::{
     collections::BTreeMap,
@@ -1142,7 +1142,7 @@ fn main() {
 
 #[allow(clippy::too_many_lines)]
 async fn run(settings: Settings) -> usize {
-    let calibration_start = calibration::calibration();
+    let calibration_start = measure::calibration();
     let load_start = load_average();
     println!(
         "soak: {} s at {} reviews/s on {} connections; hostile phase {}; cache settle {}",
@@ -1230,7 +1230,7 @@ async fn run(settings: Settings) -> usize {
                 if t > phases.end {
                     break;
                 }
-                let (rss, fds) = (child::status_kib(pid, "VmRSS:"), child::fds(pid));
+                let (rss, fds) = (measure::status_kib(pid, "VmRSS:"), measure::fds(pid));
                 samples.lock().unwrap().push((phases.secs(t), rss, fds));
                 if n.is_multiple_of(every) {
                     println!(
@@ -1412,9 +1412,9 @@ async fn run(settings: Settings) -> usize {
     let churn = churner.await.unwrap();
     let rotations = rotations.await.unwrap();
     let _ = sampler.await;
-    let calibration_end = calibration::calibration();
+    let calibration_end = measure::calibration();
     let load_end = load_average();
-    let (rss_now, fds_now) = (server.status_kib("VmRSS:"), child::fds(server.pid()));
+    let (rss_now, fds_now) = (server.status_kib("VmRSS:"), measure::fds(server.pid()));
     drop(server);
 
     // ---- Report ----

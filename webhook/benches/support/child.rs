@@ -1,6 +1,6 @@
 //! The server under a bench, as a child process of the bench binary (the same binary, told by an
 //! environment variable to serve), so that its CPU time, RSS and file descriptors are its own:
-//! shared by `load.rs` and `soak.rs`.
+//! shared by `load.rs` and `soak.rs`, which also include `tests/benches/measure.rs` as `measure`.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -120,29 +120,13 @@ impl ServerChild {
 
     /// CPU time the server has used so far (user + system).
     pub fn cpu_time(&self) -> Duration {
-        cpu_time(&format!("/proc/{}/stat", self.pid()))
+        crate::measure::cpu_time(self.pid())
     }
 
     /// A `/proc/<pid>/status` figure of the server in KiB (`VmRSS:`, `VmHWM:`).
     pub fn status_kib(&self, field: &str) -> u64 {
-        status_kib(self.pid(), field)
+        crate::measure::status_kib(self.pid(), field)
     }
-}
-
-/// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `VmHWM:`), 0 when the process is gone.
-pub fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Open file descriptors of a process.
-pub fn fds(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
 
 async fn ready(health: SocketAddr) -> bool {
@@ -150,20 +134,4 @@ async fn ready(health: SocketAddr) -> bool {
         Ok(_) => crate::common::http_get(health, "/readyz").await.0 == 200,
         Err(_) => false,
     }
-}
-
-/// User + system CPU time from a `/proc/.../stat` file (zero where there is none).
-pub fn cpu_time(stat: &str) -> Duration {
-    let stat = std::fs::read_to_string(stat).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
-        .sum();
-    // The kernel reports clock ticks of USER_HZ, 100 on Linux.
-    Duration::from_millis(ticks * 10)
 }
