@@ -248,6 +248,10 @@ fn main() {
         println!("load: run with `cargo bench -p ws3-webhook --bench load`");
         return;
     }
+    println!(
+        "calibration: a fixed native workload (200M xorshift rounds) took {:.0?} on one thread",
+        measure::calibration()
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,6 +6,9 @@
 //! No assertions: the figures are for the reader.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "../../../tests/benches/measure.rs"]
+mod measure;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -57,6 +60,10 @@ fn main() {
         context: 0,
     };
     let source: Arc<dyn ObjectSource> = Arc::new(NoObjects);
+    println!(
+        "calibration: a fixed native workload (200M xorshift rounds) took {:.0?} on one thread",
+        measure::calibration()
+    );
     println!("StatefulSet of {} bytes", object.len());
     for pooling in [None, Some(64)] {
         let engine = Engine::new(&EngineOptions {
