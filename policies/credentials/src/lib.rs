@@ -116,10 +116,17 @@ pub fn postgres_credential(
 /// Whether a key names a postgres password, or (given `points_at_postgres`) any database
 /// password; for references such as `configMapKeyRef`, whose value is elsewhere.
 pub fn is_postgres_password_name(key: &str, points_at_postgres: bool) -> bool {
+    credential_by_name(key, points_at_postgres).is_some()
+}
+
+/// The credential a key's name alone says it holds: [`Credential::PostgresPassword`] for a
+/// postgres password name, [`Credential::Password`] for any database password name given
+/// `points_at_postgres`. For values that are not read (a ConfigMap's `binaryData`).
+pub fn credential_by_name(key: &str, points_at_postgres: bool) -> Option<Credential> {
     match classify_key(key) {
-        KeyClass::PostgresPassword => true,
-        KeyClass::Password => points_at_postgres,
-        _ => false,
+        KeyClass::PostgresPassword => Some(Credential::PostgresPassword),
+        KeyClass::Password if points_at_postgres => Some(Credential::Password),
+        _ => None,
     }
 }
 
@@ -330,6 +337,16 @@ mod tests {
         assert!(!is_postgres_password_name("DB_PASS", false));
         assert!(is_postgres_password_name("DB_PASS", true));
         assert!(!is_postgres_password_name("PGADMIN_DEFAULT_PASSWORD", true));
+        assert_eq!(
+            credential_by_name("PGPASSWORD", false),
+            Some(Credential::PostgresPassword)
+        );
+        assert_eq!(credential_by_name("DB_PASS", false), None);
+        assert_eq!(
+            credential_by_name("DB_PASS", true),
+            Some(Credential::Password)
+        );
+        assert_eq!(credential_by_name("PGHOST", true), None);
     }
 
     #[test]

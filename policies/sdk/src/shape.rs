@@ -5,6 +5,12 @@
 //! fields it reads lets serde skip the rest of the JSON at scanning speed. These types read
 //! fields the way Kubernetes' own clients do: a missing or `null` field is empty, never an error.
 //!
+//! The shapes also carry what their fields mean, once for every rule: label selectors
+//! ([`matches_labels`], [`LabelSelector::selects_all`]), which traffic NetworkPolicies deny by
+//! default ([`DefaultDeny`]), headless Services ([`Service::not_headless`]), and a pod spec's
+//! env vars, envFrom ConfigMaps and mounted volumes with their paths ([`ContainerAt::env`],
+//! [`PodSpec::mounts`]).
+//!
 //! ```
 //! use serde::Deserialize;
 //! use ws3_policy_sdk::shape::{Metadata, nullable};
@@ -38,6 +44,16 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 use crate::Path;
+
+mod labels;
+mod network;
+mod pod;
+mod service;
+
+pub use labels::{Labels, matches_labels, selector_string};
+pub use network::DefaultDeny;
+pub use pod::Mounted;
+pub use service::NotHeadless;
 
 /// Reads `null` as the default value, as Kubernetes' clients do; use with `#[serde(default,
 /// deserialize_with = "nullable")]` on fields that are not `Option`s.

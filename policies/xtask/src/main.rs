@@ -5,6 +5,8 @@
 //!   `policies/builtin/<rule-id>.wasm`, with the hash of the sources it came from in
 //!   `policies/builtin/SOURCES`.
 //! - `cargo xtask check-rules` fails when a committed component no longer matches its sources.
+//! - `cargo xtask loc` prints the lines of logic of each rule crate and of the SDK (no blank
+//!   lines, comments or tests; see `loc.rs`).
 //!
 //! Toolchain: rustup's `wasm32-unknown-unknown` target where installed; otherwise Debian's
 //! `rustc-web` packages with their std sources (`-Zbuild-std`); otherwise it stops and says
@@ -18,6 +20,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod loc;
 mod sources;
 
 const TARGET: &str = "wasm32-unknown-unknown";
@@ -30,8 +33,9 @@ fn main() -> Result<()> {
     match env::args().nth(1).as_deref() {
         Some("build-rules") => build_rules(&root),
         Some("check-rules") => check_rules(&root),
+        Some("loc") => loc::report(&root, &rule_crates(&root)?),
         _ => {
-            eprintln!("usage: cargo xtask <build-rules | check-rules>");
+            eprintln!("usage: cargo xtask <build-rules | check-rules | loc>");
             std::process::exit(2);
         }
     }

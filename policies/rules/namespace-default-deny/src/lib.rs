@@ -1,11 +1,11 @@
 #![doc = include_str!("../README.md")]
 
-mod coverage;
+mod wording;
 
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::shape::NetworkPolicy;
+use ws3_policy_sdk::shape::{DefaultDeny, NetworkPolicy};
 
-use coverage::Coverage;
+use wording::{policy_name, words};
 
 const NAMESPACE: KindRef = KindRef::new("", "Namespace");
 const NETWORK_POLICY: KindRef = KindRef::new("networking.k8s.io", "NetworkPolicy");
@@ -50,20 +50,24 @@ ws3_policy_sdk::export_rule!(NamespaceDefaultDeny);
 
 /// What the NetworkPolicies of a namespace deny. Remembered per file set or review: the
 /// policies of a namespace with ten thousand workloads are read and judged once.
-fn coverage_of(req: &Request, cluster: &dyn Cluster, namespace: &str) -> Result<Coverage, Error> {
+fn coverage_of(
+    req: &Request,
+    cluster: &dyn Cluster,
+    namespace: &str,
+) -> Result<DefaultDeny, Error> {
     req.memo(&format!("coverage/{namespace}"), || {
-        Ok(Coverage::of(
+        Ok(DefaultDeny::of(
             &cluster.list_as::<NetworkPolicy>(NETWORK_POLICY, namespace)?,
         ))
     })
 }
 
 /// What to create so that the missing directions are denied.
-fn create_hint(namespace: &str, missing: Coverage) -> String {
+fn create_hint(namespace: &str, missing: DefaultDeny) -> String {
     format!(
         "create networkpolicy {:?} in namespace {namespace:?} with podSelector: {{}}, \
          policyTypes: {} and no rules, then allow needed traffic with narrow policies",
-        missing.policy_name(),
+        policy_name(missing),
         missing.policy_types(),
     )
 }
@@ -91,7 +95,7 @@ fn review_namespace(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>
         finding(
             format!(
                 "new namespace {ns:?} has no default-deny networkpolicy for {} yet",
-                missing.words()
+                words(missing)
             ),
             "metadata.name",
             format!("right after creating it, {hint}; workloads are refused until then"),
@@ -102,7 +106,7 @@ fn review_namespace(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>
         finding(
             format!(
                 "namespace {ns:?} has no default-deny networkpolicy for {}",
-                missing.words()
+                words(missing)
             ),
             "metadata.name",
             hint,
@@ -138,7 +142,7 @@ fn review_workload(
     let message = format!(
         "namespace {ns:?} of {} has no default-deny networkpolicy for {}",
         metadata.describe(&kind.to_lowercase()),
-        missing.words(),
+        words(missing),
     );
     Ok(vec![finding(
         message,
@@ -166,8 +170,8 @@ fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, E
         .into_iter()
         .filter(|p| p.metadata.name != name)
         .collect();
-    let before = Coverage::of(others.iter().chain([&old]));
-    let after = Coverage::of(others.iter().chain(new.as_ref()));
+    let before = DefaultDeny::of(others.iter().chain([&old]));
+    let after = DefaultDeny::of(others.iter().chain(new.as_ref()));
     if !before.is_complete() || after.is_complete() {
         return Ok(vec![]);
     }
@@ -176,7 +180,7 @@ fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, E
         (
             format!(
                 "deleting networkpolicy {name:?} removes the default deny of {} in namespace {ns:?}",
-                lost.words()
+                words(lost)
             ),
             format!(
                 "first create another policy with podSelector: {{}}, policyTypes: {} and no rules, \
@@ -188,14 +192,14 @@ fn review_policy(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, E
         (
             format!(
                 "this change to networkpolicy {name:?} removes the default deny of {} in namespace {ns:?}",
-                lost.words()
+                words(lost)
             ),
             format!(
                 "keep podSelector: {{}}, policyTypes: {} and no {} rules in {name:?}, or first \
                  create another policy that denies {}",
                 lost.policy_types(),
-                lost.words(),
-                lost.words()
+                words(lost),
+                words(lost)
             ),
         )
     };

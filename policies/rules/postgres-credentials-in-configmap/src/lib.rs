@@ -1,8 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 use ws3_credentials::{
-    Class, Credential, classify, is_postgres_image, is_postgres_password_name, is_postgres_signal,
-    postgres_credential,
+    Class, Credential, classify, credential_by_name, is_postgres_image, is_postgres_password_name,
+    is_postgres_signal, postgres_credential,
 };
 use ws3_policy_sdk::Template;
 use ws3_policy_sdk::prelude::*;
@@ -55,21 +55,6 @@ impl Rule for PostgresCredentialsInConfigMap {
 
 ws3_policy_sdk::export_rule!(PostgresCredentialsInConfigMap);
 
-/// A finding, and the path in the reviewed object of the secret value it is about (hosts must
-/// never show that value).
-struct Marked {
-    finding: Finding,
-    secret: Option<Path>,
-}
-
-impl Marked {
-    fn into_finding(self) -> Finding {
-        self.secret
-            .into_iter()
-            .fold(self.finding, |f, path| f.redact(path.as_str()))
-    }
-}
-
 /// A ConfigMap key that holds a postgres credential.
 struct CredentialKey<'a> {
     /// `data` or `binaryData`.
@@ -100,12 +85,8 @@ fn credential_keys(config_map: &ConfigMap, consumer: bool) -> Vec<CredentialKey<
         })
     });
     let binary = config_map.binary_data.iter().filter_map(|(key, value)| {
-        let credential = if is_postgres_password_name(key, false) {
-            Credential::PostgresPassword
-        } else {
-            Credential::Password
-        };
-        (is_postgres_password_name(key, postgres) && !value.0).then_some(CredentialKey {
+        let credential = credential_by_name(key, postgres).filter(|_| !value.0)?;
+        Some(CredentialKey {
             field: "binaryData",
             key,
             credential,
@@ -130,29 +111,20 @@ fn describe(credential: Credential, holder: &str, literal: &str) -> String {
 }
 
 /// (a) One finding per ConfigMap key holding a credential; the key's value is the secret.
-fn config_map_marked(config_map: &ConfigMap) -> Vec<Marked> {
+fn config_map_findings(config_map: &ConfigMap) -> Vec<Finding> {
     credential_keys(config_map, false)
         .into_iter()
         .map(|c| {
             let field = if c.field == "data" { "" } else { "binaryData " };
             let what = describe(c.credential, "the configmap", "");
             let path = Path::root().key(c.field).key(c.key);
-            Marked {
-                finding: PostgresCredentialsInConfigMap::finding(
-                    format!("configmap {field}key {:?} holds {what}", c.key),
-                    path.clone(),
-                    SECRET_HINT,
-                ),
-                secret: Some(path),
-            }
+            PostgresCredentialsInConfigMap::finding(
+                format!("configmap {field}key {:?} holds {what}", c.key),
+                path.clone(),
+                SECRET_HINT,
+            )
+            .redact(path)
         })
-        .collect()
-}
-
-fn config_map_findings(config_map: &ConfigMap) -> Vec<Finding> {
-    config_map_marked(config_map)
-        .into_iter()
-        .map(Marked::into_finding)
         .collect()
 }
 
@@ -161,7 +133,7 @@ fn points_at_postgres(c: &Container) -> bool {
     is_postgres_image(&c.image)
         || c.env
             .iter()
-            .any(|v| is_postgres_signal(&v.name, classify(v.value.as_deref().unwrap_or_default())))
+            .any(|v| is_postgres_signal(&v.name, classify(v.literal())))
 }
 
 /// The keys, quoted for a message, of the ConfigMap `name` that hold postgres credentials when a
@@ -186,70 +158,49 @@ fn env_from_credential_keys(
 }
 
 /// (b) and (c): credentials in env values, configMapKeyRefs and envFrom ConfigMaps.
-fn workload_marked(
-    template: &Template<PodSpec>,
-    req: &Request,
-    cluster: &dyn Cluster,
-) -> Result<Vec<Marked>, Error> {
-    let mut out = Vec::new();
-    for at in template.spec.all_containers(&template.spec_path) {
-        let c = at.container;
-        let postgres = points_at_postgres(c);
-        let who = format!("{} {:?}", at.kind.label(), c.name);
-        for (j, var) in c.env.iter().enumerate() {
-            let path = at.path.clone().key("env").index(j);
-            out.extend(env_marked(&who, postgres, var, path));
-        }
-        for (j, source) in c.env_from.iter().enumerate() {
-            let Some(reference) = &source.config_map_ref else {
-                continue;
-            };
-            let names = env_from_credential_keys(req, cluster, &reference.name, postgres)?;
-            if names.is_empty() {
-                continue;
-            }
-            let plural = if names.len() == 1 { "" } else { "s" };
-            out.push(Marked {
-                finding: PostgresCredentialsInConfigMap::finding(
-                    format!(
-                        "{who} loads configmap {:?} with envFrom, which holds postgres \
-                         credentials in key{plural} {}",
-                        reference.name,
-                        names.join(", ")
-                    ),
-                    at.path.clone().key("envFrom").index(j).key("configMapRef"),
-                    "move those keys to a Secret and load it with envFrom.secretRef",
-                ),
-                secret: None,
-            });
-        }
-    }
-    Ok(out)
-}
-
 fn workload_findings(
     template: &Template<PodSpec>,
     req: &Request,
     cluster: &dyn Cluster,
 ) -> Result<Vec<Finding>, Error> {
-    let marked = workload_marked(template, req, cluster)?;
-    Ok(marked.into_iter().map(Marked::into_finding).collect())
+    let mut out = Vec::new();
+    for at in template.spec.all_containers(&template.spec_path) {
+        let postgres = points_at_postgres(at.container);
+        let who = at.describe();
+        for (path, var) in at.env() {
+            out.extend(env_finding(&who, postgres, var, path));
+        }
+        for (path, reference) in at.env_from_config_maps() {
+            let names = env_from_credential_keys(req, cluster, &reference.name, postgres)?;
+            if names.is_empty() {
+                continue;
+            }
+            let plural = if names.len() == 1 { "" } else { "s" };
+            out.push(PostgresCredentialsInConfigMap::finding(
+                format!(
+                    "{who} loads configmap {:?} with envFrom, which holds postgres credentials in \
+                     key{plural} {}",
+                    reference.name,
+                    names.join(", ")
+                ),
+                path,
+                "move those keys to a Secret and load it with envFrom.secretRef",
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// (b) A credential in one env var: a configMapKeyRef to a credential, a literal password, or a
 /// literal connection string with an inline password. `postgres`: the container points at
 /// postgres, so generic password names count.
-fn env_marked(who: &str, postgres: bool, var: &EnvVar, path: Path) -> Option<Marked> {
+fn env_finding(who: &str, postgres: bool, var: &EnvVar, path: Path) -> Option<Finding> {
     let name = &var.name;
-    if let Some(r) = var
-        .value_from
-        .as_ref()
-        .and_then(|s| s.config_map_key_ref.as_ref())
-    {
+    if let Some(r) = var.config_map_key_ref() {
         let named = is_postgres_password_name(name, postgres)
             || is_postgres_password_name(&r.key, postgres);
-        return named.then(|| Marked {
-            finding: PostgresCredentialsInConfigMap::finding(
+        return named.then(|| {
+            PostgresCredentialsInConfigMap::finding(
                 format!(
                     "{who} takes the postgres password in env var {name:?} from configmap {:?} \
                      key {:?}",
@@ -257,11 +208,10 @@ fn env_marked(who: &str, postgres: bool, var: &EnvVar, path: Path) -> Option<Mar
                 ),
                 path.key("valueFrom").key("configMapKeyRef"),
                 "store it in a Secret and use valueFrom.secretKeyRef",
-            ),
-            secret: None,
+            )
         });
     }
-    let class = classify(var.value.as_deref().unwrap_or_default());
+    let class = classify(var.literal());
     let credential = postgres_credential(name, class, postgres)?;
     let what = describe(credential, "the container", "literal ");
     let hint = match credential {
@@ -274,14 +224,12 @@ fn env_marked(who: &str, postgres: bool, var: &EnvVar, path: Path) -> Option<Mar
              string, or take the whole string from a Secret"
         }
     };
-    Some(Marked {
-        finding: PostgresCredentialsInConfigMap::finding(
-            format!("{who} sets env var {name:?} to {what}"),
-            path.clone(),
-            hint,
-        ),
-        secret: Some(path.key("value")),
-    })
+    let finding = PostgresCredentialsInConfigMap::finding(
+        format!("{who} sets env var {name:?} to {what}"),
+        path.clone(),
+        hint,
+    );
+    Some(finding.redact(path.key("value")))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 mod dirs;
 
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::shape::{Container, ContainerKind, PodSpec, StatefulSet, VolumeMount};
+use ws3_policy_sdk::shape::{
+    ContainerAt, ContainerKind, Mounted, PodSpec, StatefulSet, VolumeMount,
+};
 
 /// `statefulset-emptydir-data`: a StatefulSet keeps data on an `emptyDir` volume.
 #[derive(Debug, Clone, Copy)]
@@ -42,13 +44,13 @@ impl Rule for StatefulSetEmptyDirData {
         let check = Check {
             spec,
             volumes_path: spec_path.clone().key("volumes"),
-            no_persistent_storage: !has_claim_templates && !has_persistent_volume(spec),
+            no_persistent_storage: !has_claim_templates && !spec.has_persistent_volume(),
         };
         let mut findings = Vec::new();
         // Ephemeral containers are skipped: the API server forbids them in a pod template.
         for at in spec.all_containers(&spec_path) {
             if at.kind != ContainerKind::Ephemeral {
-                check.container(at.kind.label(), at.container, &mut findings);
+                check.container(&at, &mut findings);
             }
         }
         Ok(findings)
@@ -56,13 +58,6 @@ impl Rule for StatefulSetEmptyDirData {
 }
 
 ws3_policy_sdk::export_rule!(StatefulSetEmptyDirData);
-
-/// Whether the pod spec has a PersistentVolumeClaim or generic ephemeral volume.
-fn has_persistent_volume(spec: &PodSpec) -> bool {
-    spec.volumes
-        .iter()
-        .any(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some())
-}
 
 /// Whether a mount of an emptyDir volume holds data, in this order: a known data directory (or
 /// the container's `PGDATA`) always does; scratch space (`/tmp`, `/run`, caches) never does,
@@ -96,23 +91,16 @@ struct Check<'a> {
 
 impl Check<'_> {
     /// Adds one finding per data mount of `container` on an emptyDir volume.
-    fn container(&self, label: &str, container: &Container, findings: &mut Vec<Finding>) {
-        let pgdata = container
+    fn container(&self, at: &ContainerAt<'_>, findings: &mut Vec<Finding>) {
+        let pgdata = at
+            .container
             .env
             .iter()
             .find(|e| e.name == "PGDATA")
             .and_then(|e| e.value.as_deref())
             .filter(|v| !v.is_empty());
-        for mount in &container.volume_mounts {
-            let Some((index, volume)) = self
-                .spec
-                .volumes
-                .iter()
-                .enumerate()
-                .find(|(_, v)| v.name == mount.name)
-            else {
-                continue;
-            };
+        for mounted in self.spec.mounts(at.container) {
+            let Mounted { mount, volume, .. } = mounted;
             if volume.empty_dir.is_none() {
                 continue;
             }
@@ -128,11 +116,15 @@ impl Check<'_> {
             }
             findings.push(StatefulSetEmptyDirData::finding(
                 format!(
-                    "{label} {:?} keeps its data at {path} on emptyDir volume {:?}, which is \
-                     deleted with the pod",
-                    container.name, volume.name
+                    "{} keeps its data at {path} on emptyDir volume {:?}, which is deleted \
+                     with the pod",
+                    at.describe(),
+                    volume.name
                 ),
-                self.volumes_path.clone().index(index).key("emptyDir"),
+                self.volumes_path
+                    .clone()
+                    .index(mounted.index)
+                    .key("emptyDir"),
                 format!(
                     "replace emptyDir volume {:?} with a volumeClaimTemplates entry of that \
                      name (or a persistentVolumeClaim volume)",

@@ -1,10 +1,8 @@
 #![doc = include_str!("../README.md")]
 
-use std::collections::BTreeMap;
-
 use serde::de::IgnoredAny;
 use ws3_policy_sdk::prelude::*;
-use ws3_policy_sdk::shape::{Service, ServiceSpec, StatefulSet};
+use ws3_policy_sdk::shape::{Labels, Service, StatefulSet, matches_labels, selector_string};
 
 const STATEFUL_SET: KindRef = KindRef::new("apps", "StatefulSet");
 const SERVICE: KindRef = KindRef::new("", "Service");
@@ -43,47 +41,12 @@ impl Rule for StatefulSetHeadlessService {
 
 ws3_policy_sdk::export_rule!(StatefulSetHeadlessService);
 
-type Labels = BTreeMap<String, String>;
-
-/// Whether a Service is headless: `clusterIP: None` on a `ClusterIP` (or defaulted) Service.
-fn is_headless(spec: Option<&ServiceSpec>) -> bool {
-    spec.is_some_and(|s| {
-        s.cluster_ip.as_deref() == Some("None")
-            && s.type_.as_deref().is_none_or(|t| t == "ClusterIP")
-    })
-}
-
-/// Why a Service is not headless, and the path of the field that says so.
-fn why_not_headless(spec: Option<&ServiceSpec>) -> (String, &'static str) {
-    let ip = spec.and_then(|s| s.cluster_ip.as_deref());
-    let kind = spec
-        .and_then(|s| s.type_.as_deref())
-        .filter(|t| *t != "ClusterIP");
-    match (ip, kind) {
-        (Some(ip), _) if ip != "None" => (
-            format!("its clusterIP is {ip:?}, not None"),
-            "spec.clusterIP",
-        ),
-        (_, Some(kind)) => (format!("its type is {kind}"), "spec.type"),
-        _ => ("it has no clusterIP: None".to_owned(), "spec"),
-    }
-}
-
-/// Labels as `k=v,k2=v2`.
-fn render(labels: &Labels) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// What the headless Service should select, for hints.
 fn selector_hint(labels: &Labels) -> String {
     if labels.is_empty() {
         "selector matching the pod template labels".to_owned()
     } else {
-        format!("selector {}", render(labels))
+        format!("selector {}", selector_string(labels))
     }
 }
 
@@ -133,11 +96,11 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
         )]);
     };
 
-    if !is_headless(service.spec.as_ref()) {
+    if let Some(why) = service.not_headless() {
         return Ok(vec![StatefulSetHeadlessService::finding(
             format!(
                 "service {service_name:?} named by {sts_name} is not headless: {}",
-                why_not_headless(service.spec.as_ref()).0
+                why
             ),
             service_path,
             format!(
@@ -148,21 +111,21 @@ fn review_statefulset(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Findin
         )]);
     }
 
-    let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
+    let selector = service.selector();
     let mismatch = if selector.is_empty() {
         Some(format!(
             "headless service {service_name:?} named by {sts_name} has no selector, so \
              its pods get no dns records"
         ))
-    } else if selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+    } else if !matches_labels(&selector, &labels) {
         Some(format!(
             "selector {} of headless service {service_name:?} does not match the pod labels of \
              {sts_name} ({})",
-            render(&selector),
+            selector_string(&selector),
             if labels.is_empty() {
                 "none".to_owned()
             } else {
-                render(&labels)
+                selector_string(&labels)
             }
         ))
     } else {
@@ -185,10 +148,9 @@ fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, 
     let Some((old, new)) = req.change_as::<Service>()? else {
         return Ok(vec![]);
     };
-    if !is_headless(old.spec.as_ref()) {
-        return Ok(vec![]);
-    }
-    if new.as_ref().is_some_and(|n| is_headless(n.spec.as_ref())) {
+    // `None`: deleted; `Some(None)`: still headless.
+    let change = new.as_ref().map(Service::not_headless);
+    if !old.is_headless() || matches!(change, Some(None)) {
         return Ok(vec![]);
     }
     let ns = req.namespace.as_str();
@@ -210,7 +172,7 @@ fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, 
         ("statefulsets", "name")
     };
     let users = users.join(", ");
-    Ok(vec![match new {
+    Ok(vec![match change.flatten() {
         None => StatefulSetHeadlessService::finding(
             format!(
                 "deleting headless service {service_name:?} breaks {noun} {users}, which {verb} it in \
@@ -219,19 +181,16 @@ fn review_service(req: &Request, cluster: &dyn Cluster) -> Result<Vec<Finding>, 
             "metadata.name",
             format!("delete {noun} {users} first, or keep the service"),
         ),
-        Some(new) => {
-            let (why, path) = why_not_headless(new.spec.as_ref());
-            StatefulSetHeadlessService::finding(
-                format!(
-                    "service {service_name:?} would no longer be headless ({why}), but {noun} {users} \
+        Some(why) => StatefulSetHeadlessService::finding(
+            format!(
+                "service {service_name:?} would no longer be headless ({why}), but {noun} {users} \
                      {verb} it in serviceName"
-                ),
-                path,
-                format!(
-                    "keep clusterIP: None on {service_name:?}; give other clients a separate service"
-                ),
-            )
-        }
+            ),
+            why.path(),
+            format!(
+                "keep clusterIP: None on {service_name:?}; give other clients a separate service"
+            ),
+        ),
     }])
 }
 

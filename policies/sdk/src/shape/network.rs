@@ -1,21 +1,23 @@
-//! Which directions of traffic a set of NetworkPolicies denies for every pod of a namespace.
+//! What NetworkPolicies deny by default: a policy isolates the pods it selects for each of its
+//! `policyTypes`, and allows only the traffic its rules list.
 
-use ws3_policy_sdk::shape::{NetworkPolicy, NetworkPolicySpec};
+use super::{NetworkPolicy, NetworkPolicySpec};
 
-/// The default denies that a set of policies provides.
+/// The directions of traffic that a set of NetworkPolicies denies by default for every pod of
+/// their namespace: a policy with `podSelector: {}` (or none) and no rules for the direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Coverage {
+pub struct DefaultDeny {
     /// All ingress to all pods is denied unless another policy allows it.
-    pub(crate) ingress: bool,
+    pub ingress: bool,
     /// All egress from all pods is denied unless another policy allows it.
-    pub(crate) egress: bool,
+    pub egress: bool,
 }
 
-impl Coverage {
+impl DefaultDeny {
     /// What the given policies deny together.
-    pub(crate) fn of<'a>(policies: impl IntoIterator<Item = &'a NetworkPolicy>) -> Self {
+    pub fn of<'a>(policies: impl IntoIterator<Item = &'a NetworkPolicy>) -> Self {
         policies.into_iter().fold(Self::default(), |acc, p| {
-            let one = Self::of_policy(p);
+            let one = p.default_deny();
             Self {
                 ingress: acc.ingress || one.ingress,
                 egress: acc.egress || one.egress,
@@ -23,36 +25,14 @@ impl Coverage {
         })
     }
 
-    /// What one policy denies: nothing unless it selects every pod (`podSelector: {}`, or no
-    /// selector at all, which the API defaults to `{}`).
-    fn of_policy(policy: &NetworkPolicy) -> Self {
-        let default_spec = NetworkPolicySpec::default();
-        let spec = policy.spec.as_ref().unwrap_or(&default_spec);
-        let selects_all = spec.pod_selector.as_ref().is_none_or(|s| {
-            s.match_labels.as_ref().is_none_or(|m| m.is_empty())
-                && s.match_expressions.as_ref().is_none_or(Vec::is_empty)
-        });
-        if !selects_all {
-            return Self::default();
-        }
-        // An omitted or empty `policyTypes` defaults to `Ingress`, plus `Egress` only when egress
-        // rules are given, and those rules would allow traffic anyway.
-        let types = spec.policy_types.as_deref().unwrap_or_default();
-        let has = |t: &str| types.iter().any(|x| x == t);
-        Self {
-            ingress: (types.is_empty() || has("Ingress"))
-                && spec.ingress.as_ref().is_none_or(Vec::is_empty),
-            egress: has("Egress") && spec.egress.as_ref().is_none_or(Vec::is_empty),
-        }
-    }
-
     /// Both directions are denied.
-    pub(crate) fn is_complete(self) -> bool {
+    pub fn is_complete(self) -> bool {
         self.ingress && self.egress
     }
 
-    /// The directions this coverage has and `other` lacks.
-    pub(crate) fn minus(self, other: Self) -> Self {
+    /// The directions denied here and not in `other`.
+    #[must_use]
+    pub fn minus(self, other: Self) -> Self {
         Self {
             ingress: self.ingress && !other.ingress,
             egress: self.egress && !other.egress,
@@ -60,45 +40,59 @@ impl Coverage {
     }
 
     /// The directions not denied.
-    pub(crate) fn missing(self) -> Self {
+    #[must_use]
+    pub fn missing(self) -> Self {
         Self {
             ingress: !self.ingress,
             egress: !self.egress,
         }
     }
 
-    /// The directions set, in words: `ingress and egress`, `ingress`, `egress` or `nothing`.
-    pub(crate) fn words(self) -> &'static str {
-        match (self.ingress, self.egress) {
-            (true, true) => "ingress and egress",
-            (true, false) => "ingress",
-            (false, true) => "egress",
-            (false, false) => "nothing",
-        }
-    }
-
-    /// The `policyTypes` value for the directions set, e.g. `[Ingress, Egress]`.
-    pub(crate) fn policy_types(self) -> &'static str {
+    /// The `policyTypes` of a policy denying the directions set, e.g. `[Ingress, Egress]` (both
+    /// when none is set).
+    pub fn policy_types(self) -> &'static str {
         match (self.ingress, self.egress) {
             (true, false) => "[Ingress]",
             (false, true) => "[Egress]",
             _ => "[Ingress, Egress]",
         }
     }
+}
 
-    /// A name for a policy that denies the directions set.
-    pub(crate) fn policy_name(self) -> &'static str {
-        match (self.ingress, self.egress) {
-            (true, false) => "default-deny-ingress",
-            (false, true) => "default-deny-egress",
-            _ => "default-deny",
+impl NetworkPolicy {
+    /// What this policy denies by default: nothing unless it selects every pod (see
+    /// [`NetworkPolicySpec::selects_all_pods`]); then each of its `policyTypes` without rules.
+    pub fn default_deny(&self) -> DefaultDeny {
+        let default_spec = NetworkPolicySpec::default();
+        let spec = self.spec.as_ref().unwrap_or(&default_spec);
+        if !spec.selects_all_pods() {
+            return DefaultDeny::default();
         }
+        // An omitted or empty `policyTypes` defaults to `Ingress`, plus `Egress` only when egress
+        // rules are given, and those rules would allow traffic anyway.
+        let types = spec.policy_types.as_deref().unwrap_or_default();
+        let has = |t: &str| types.iter().any(|x| x == t);
+        DefaultDeny {
+            ingress: (types.is_empty() || has("Ingress"))
+                && spec.ingress.as_ref().is_none_or(Vec::is_empty),
+            egress: has("Egress") && spec.egress.as_ref().is_none_or(Vec::is_empty),
+        }
+    }
+}
+
+impl NetworkPolicySpec {
+    /// Whether the policy applies to every pod of its namespace: `podSelector: {}`, or no
+    /// selector at all, which the API defaults to `{}`.
+    pub fn selects_all_pods(&self) -> bool {
+        self.pod_selector
+            .as_ref()
+            .is_none_or(super::LabelSelector::selects_all)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Coverage, NetworkPolicy};
+    use super::{DefaultDeny, NetworkPolicy};
 
     fn policy(spec: serde_json::Value) -> NetworkPolicy {
         serde_json::from_value(serde_json::json!({
@@ -111,8 +105,8 @@ mod tests {
     }
 
     fn of(spec: serde_json::Value) -> (bool, bool) {
-        let c = Coverage::of([&policy(spec)]);
-        (c.ingress, c.egress)
+        let d = policy(spec).default_deny();
+        (d.ingress, d.egress)
     }
 
     #[test]
@@ -147,8 +141,8 @@ mod tests {
         }))
         .expect("valid NetworkPolicy");
         assert_eq!(
-            Coverage::of([&bare]),
-            Coverage {
+            DefaultDeny::of([&bare]),
+            DefaultDeny {
                 ingress: true,
                 egress: false
             }
@@ -211,32 +205,33 @@ mod tests {
     }
 
     #[test]
-    fn coverage_adds_up_over_policies() {
+    fn default_denies_add_up_over_policies() {
         let ingress = policy(serde_json::json!({"podSelector": {}, "policyTypes": ["Ingress"]}));
         let egress = policy(serde_json::json!({"podSelector": {}, "policyTypes": ["Egress"]}));
-        assert!(Coverage::of([&ingress, &egress]).is_complete());
-        assert!(!Coverage::of([&ingress]).is_complete());
-        assert!(!Coverage::of([]).is_complete());
+        assert!(DefaultDeny::of([&ingress, &egress]).is_complete());
+        assert!(!DefaultDeny::of([&ingress]).is_complete());
+        assert!(!DefaultDeny::of([]).is_complete());
     }
 
     #[test]
-    fn words_and_suggestions_follow_the_directions() {
-        let both = Coverage {
+    fn differences_and_policy_types_follow_the_directions() {
+        let both = DefaultDeny {
             ingress: true,
             egress: true,
         };
-        let egress = Coverage {
+        let egress = DefaultDeny {
             ingress: false,
             egress: true,
         };
-        assert_eq!(both.words(), "ingress and egress");
-        assert_eq!(egress.words(), "egress");
-        assert_eq!(both.minus(egress).words(), "ingress");
-        assert_eq!(egress.missing().words(), "ingress");
-        assert_eq!(Coverage::default().missing(), both);
+        let ingress = DefaultDeny {
+            ingress: true,
+            egress: false,
+        };
+        assert_eq!(both.minus(egress), ingress);
+        assert_eq!(egress.missing(), ingress);
+        assert_eq!(DefaultDeny::default().missing(), both);
         assert_eq!(both.policy_types(), "[Ingress, Egress]");
         assert_eq!(egress.policy_types(), "[Egress]");
-        assert_eq!(egress.policy_name(), "default-deny-egress");
-        assert_eq!(both.policy_name(), "default-deny");
+        assert_eq!(ingress.policy_types(), "[Ingress]");
     }
 }
