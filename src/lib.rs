@@ -340,9 +340,17 @@ impl Linter {
         let mut objects = load_objects(&files, options.jobs, &mut report);
         let mut set = FileSet::new(&self.rules, &options.default_namespace);
         let mut added = Vec::with_capacity(objects.len());
-        for (i, object) in objects.iter().enumerate() {
+        for i in 0..objects.len() {
+            let object = &mut objects[i];
             match set.add(&object.json, object.file < judged_files) {
-                Ok(_) => added.push(i),
+                Ok(entry) => {
+                    // The object takes the set's view of it (effective namespace, rule JSON) at
+                    // once: the JSON as written is not kept alongside.
+                    let entry = &set.entries()[entry];
+                    object.namespace.clone_from(&entry.namespace);
+                    object.json = entry.json.clone();
+                    added.push(i);
+                }
                 Err(error) => {
                     let first = match &error {
                         EntryError::Duplicate { first, .. } => Some(&objects[added[*first]]),
@@ -350,7 +358,7 @@ impl Linter {
                     };
                     report
                         .problems
-                        .push(entry_problem(&files, object, first, &error));
+                        .push(entry_problem(&files, &objects[i], first, &error));
                 }
             }
         }
@@ -373,17 +381,14 @@ impl Linter {
                 message: format!("context file skipped: {}", p.message),
             }));
         }
-        // Objects that joined the set take its view of them (effective namespace, rule JSON).
-        let mut kept = Vec::with_capacity(added.len());
-        let mut slots: Vec<Option<Object>> = objects.drain(..).map(Some).collect();
-        for (entry, &i) in set.entries().iter().zip(&added) {
-            if let Some(mut object) = slots[i].take() {
-                object.namespace.clone_from(&entry.namespace);
-                object.json = entry.json.clone();
-                kept.push(object);
-            }
+        // The objects that joined the set, in its order.
+        let mut joined = vec![false; objects.len()];
+        for &i in &added {
+            joined[i] = true;
         }
-        let objects = kept;
+        let mut joined = joined.into_iter();
+        objects.retain(|_| joined.next().unwrap_or(false));
+        let objects = objects;
         report.timings.load = started.elapsed();
         let started = Instant::now();
         let outcome = set.lint(&self.rules, &self.engine, options.jobs);
@@ -395,12 +400,11 @@ impl Linter {
             let file = &files[object.file];
             // A rule that cannot read a field names it: point at it in the file.
             let at = field_of(&failure.error)
-                .map(|path| locate::locate(&object.root, path))
+                .map(|path| object.spans.locate(path))
                 .filter(|l| l.exact)
-                .map_or(
-                    (object.root.span.start.line, object.root.span.start.col + 1),
-                    |l| (l.line, l.column),
-                );
+                .map_or((object.start().line, object.start().col + 1), |l| {
+                    (l.line, l.column)
+                });
             report.problems.push(Problem::rule(
                 failure.error.rule(),
                 file.name.clone(),
@@ -446,15 +450,18 @@ fn entry_problem(
     let message = match first {
         Some(first) => format!(
             "document {}: {error}; first defined in {}:{} (document {}); kubectl would apply the second over the first",
-            object.document, files[first.file].name, first.root.span.start.line, first.document
+            object.document,
+            files[first.file].name,
+            first.start().line,
+            first.document
         ),
         None => format!("document {}: {error}", object.document),
     };
     Problem {
         kind: ProblemKind::Object,
         file: Some(files[object.file].name.clone()),
-        line: Some(object.root.span.start.line),
-        column: Some(object.root.span.start.col + 1),
+        line: Some(object.start().line),
+        column: Some(object.start().col + 1),
         document: Some(object.document),
         rule: None,
         message,
@@ -467,18 +474,14 @@ fn diagnostics(findings: Vec<(usize, Finding)>, objects: &[Object]) -> Vec<Diagn
         .into_iter()
         .map(|(i, finding)| {
             let object = &objects[i];
-            let mut redactions = if object.is_secret() {
-                objects::secret_value_spans(&object.root)
-            } else {
-                Vec::new()
-            };
+            let mut redactions = object.secret_values.clone();
             for path in &finding.redact {
-                if let Some(span) = locate::value_span(&object.root, path) {
+                if let Some(span) = object.spans.value_span(path) {
                     redactions.push(span);
                 }
             }
             Diagnostic {
-                location: locate::locate(&object.root, &finding.path),
+                location: object.spans.locate(&finding.path),
                 rule: finding.rule_id,
                 severity: finding.severity,
                 message: finding.message,
@@ -490,7 +493,7 @@ fn diagnostics(findings: Vec<(usize, Finding)>, objects: &[Object]) -> Vec<Diagn
                 subject: finding.subject,
                 suppressed: finding.suppressed,
                 template: object.template.clone(),
-                object_line: object.root.span.start.line,
+                object_line: object.start().line,
                 redactions,
             }
         })

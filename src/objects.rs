@@ -1,12 +1,14 @@
 //! The Kubernetes objects of the linted files.
 //!
 //! This module turns YAML documents into objects: one per document, or one per item of a
-//! `kind: List`, each with its JSON, its YAML node (to place findings) and the Helm template it
-//! came from. What an object means to the rules (its effective namespace, its controller, the
+//! `kind: List`, each with its JSON, the spans of its fields (to place findings), the byte
+//! ranges its document marks as secret (to mask code frames) and the Helm template it came
+//! from. The parsed document itself is dropped as soon as these are taken from it: it costs many
+//! times the file's size, and a run keeps every object until its report is written. What an object means to the rules (its effective namespace, its controller, the
 //! JSON a rule sees, what other rules may look up of it) is decided by the engine's
 //! [`ws3_engine::review::lint::FileSet`], which the linter fills from these objects.
 
-use std::sync::Arc;
+use std::{ops::Range, sync::Arc};
 
 use ws3_engine::{KindRef, ObjectRef};
 
@@ -14,6 +16,8 @@ use crate::{
     error::{Notice, Problem, ProblemKind},
     escape::display_name,
     input::SourceFile,
+    locate::Spans,
+    redact::{Lines, document_secrets},
     yaml::{Document, Entry, Node, NodeKind, Pos, Span, write_json},
 };
 
@@ -40,8 +44,13 @@ pub struct Object {
     /// The object as JSON: as written in the file until it joins the file set, then as rules
     /// see it.
     pub json: Arc<str>,
-    /// The object's node (spans are positions in its file).
-    pub root: Node,
+    /// Where its fields are in its file.
+    pub spans: Spans,
+    /// Byte ranges of its file that its document marks as secret (see
+    /// [`crate::redact::document_secrets`]).
+    pub secrets: Vec<Range<usize>>,
+    /// For a core Secret, the spans of its values ([`secret_value_spans`]); empty otherwise.
+    pub secret_values: Vec<Span>,
     /// The Helm template it came from (`# Source:` comment), if any.
     pub template: Option<String>,
 }
@@ -60,6 +69,11 @@ impl Object {
     /// Whether this is a core Secret, whose values are never shown.
     pub fn is_secret(&self) -> bool {
         self.kind_ref.is_secret()
+    }
+
+    /// Where the object starts in its file.
+    pub fn start(&self) -> Pos {
+        self.spans.start()
     }
 }
 
@@ -91,6 +105,7 @@ pub struct FileObjects {
 /// Turns the documents of one file into objects.
 pub fn file_objects(file_index: usize, file: &SourceFile, documents: Vec<Document>) -> FileObjects {
     let sources = helm_sources(file);
+    let lines = Lines::new(&file.text);
     let mut out = FileObjects::default();
     let mut previous_end = 0;
     for doc in documents {
@@ -105,6 +120,7 @@ pub fn file_objects(file_index: usize, file: &SourceFile, documents: Vec<Documen
         let ctx = Ctx {
             file_index,
             file,
+            lines: &lines,
             document: doc.index,
             template,
         };
@@ -116,6 +132,7 @@ pub fn file_objects(file_index: usize, file: &SourceFile, documents: Vec<Documen
 struct Ctx<'a> {
     file_index: usize,
     file: &'a SourceFile,
+    lines: &'a Lines,
     document: usize,
     template: Option<String>,
 }
@@ -288,17 +305,25 @@ impl Ctx<'_> {
         }
         let mut json = String::with_capacity(256);
         write_json(&mut json, &root);
+        let kind_ref = KindRef::from_type(api_version, kind);
+        let secret_values = if kind_ref.is_secret() {
+            secret_value_spans(&root)
+        } else {
+            Vec::new()
+        };
         Ok(Some(Object {
             file: self.file_index,
             document: self.document,
             item,
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
-            kind_ref: KindRef::from_type(api_version, kind),
+            kind_ref,
             namespace: namespace.unwrap_or_default().to_owned(),
             name: name.unwrap_or_default().to_owned(),
             json: Arc::from(json),
-            root,
+            spans: Spans::new(&root),
+            secrets: document_secrets(&self.file.text, self.lines, [&root]),
+            secret_values,
             template: self.template.clone(),
         }))
     }
@@ -368,14 +393,7 @@ mod tests {
         let got: Vec<_> = out
             .objects
             .iter()
-            .map(|o| {
-                (
-                    o.kind.as_str(),
-                    o.name.as_str(),
-                    o.item,
-                    o.root.span.start.line,
-                )
-            })
+            .map(|o| (o.kind.as_str(), o.name.as_str(), o.item, o.start().line))
             .collect();
         assert_eq!(
             got,
@@ -488,7 +506,7 @@ mod tests {
         let out = objects(
             "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  password: cGFzcw==\nstringData:\n  token: abc\n",
         );
-        let spans = secret_value_spans(&out.objects[0].root);
+        let spans = &out.objects[0].secret_values;
         assert_eq!(
             spans
                 .iter()

@@ -33,7 +33,7 @@ use crate::{
     Diagnostic, Report, RuleInfo,
     escape::display_name,
     redact::{Redacted, Redactor},
-    yaml::{Node, Pos, Span},
+    yaml::{Pos, Span},
 };
 
 /// The widest a code frame's source lines get, in terminal columns.
@@ -263,8 +263,8 @@ struct Frame {
 /// Masks the lines of the file being reported on, and keeps the lines last shown.
 struct Frames<'r> {
     report: &'r Report,
-    /// The parsed documents of each file.
-    roots: Vec<Vec<&'r Node>>,
+    /// What the parsed documents of each file mark as secret (byte ranges).
+    secrets: Vec<Vec<Range<usize>>>,
     /// Spans findings mark as secret, per file (of every finding, shown or not).
     marked: Vec<Vec<Span>>,
     file: Option<(usize, Redactor<'r>)>,
@@ -282,10 +282,10 @@ struct Shown<'r> {
 
 impl<'r> Frames<'r> {
     fn new(report: &'r Report) -> Self {
-        let mut roots = vec![Vec::new(); report.files.len()];
+        let mut secrets = vec![Vec::new(); report.files.len()];
         for object in &report.objects {
-            if let Some(list) = roots.get_mut(object.file) {
-                list.push(&object.root);
+            if let Some(list) = secrets.get_mut(object.file) {
+                list.extend_from_slice(&object.secrets);
             }
         }
         let mut marked = vec![Vec::new(); report.files.len()];
@@ -296,7 +296,7 @@ impl<'r> Frames<'r> {
         }
         Self {
             report,
-            roots,
+            secrets,
             marked,
             file: None,
             shown: Vec::new(),
@@ -306,12 +306,9 @@ impl<'r> Frames<'r> {
     fn redactor(&mut self, file: usize) -> Option<&Redactor<'r>> {
         if self.file.as_ref().is_none_or(|(f, _)| *f != file) {
             let source = self.report.files.get(file)?;
-            let roots = self.roots.get(file).map(Vec::as_slice).unwrap_or_default();
+            let secrets = self.secrets.get(file).cloned().unwrap_or_default();
             let marked = self.marked.get(file).map(Vec::as_slice).unwrap_or_default();
-            self.file = Some((
-                file,
-                Redactor::new(&source.text, roots.iter().copied(), marked),
-            ));
+            self.file = Some((file, Redactor::with_secrets(&source.text, secrets, marked)));
             self.shown.clear();
         }
         self.file.as_ref().map(|(_, r)| r)

@@ -136,7 +136,8 @@ struct Cut {
 pub struct Redactor<'a> {
     text: &'a str,
     lines: Lines,
-    roots: Vec<&'a Node>,
+    /// What the parsed documents mark as secret ([`document_secrets`]), as byte ranges.
+    secrets: Vec<Range<usize>>,
     marked: Vec<Span>,
 }
 
@@ -144,10 +145,23 @@ impl<'a> Redactor<'a> {
     /// A redactor for `text`, whose parsed documents are `roots`, with the spans in `marked`
     /// masked too.
     pub fn new(text: &'a str, roots: impl IntoIterator<Item = &'a Node>, marked: &[Span]) -> Self {
+        let lines = Lines::new(text);
+        let secrets = document_secrets(text, &lines, roots);
+        Self {
+            text,
+            lines,
+            secrets,
+            marked: marked.to_vec(),
+        }
+    }
+
+    /// A redactor for `text` whose parsed documents mark `secrets` (byte ranges, what
+    /// [`document_secrets`] found in them), with the spans in `marked` masked too.
+    pub fn with_secrets(text: &'a str, secrets: Vec<Range<usize>>, marked: &[Span]) -> Self {
         Self {
             text,
             lines: Lines::new(text),
-            roots: roots.into_iter().collect(),
+            secrets,
             marked: marked.to_vec(),
         }
     }
@@ -174,13 +188,7 @@ impl<'a> Redactor<'a> {
             bytes: self.lines.range(first).map_or(0, |r| r.start)
                 ..self.lines.range(last).map_or(self.text.len(), |r| r.end),
         };
-        let ranges = secret_ranges(
-            self.text,
-            &self.lines,
-            &window,
-            self.roots.iter().copied(),
-            &self.marked,
-        );
+        let ranges = secret_ranges(self.text, &self.lines, &window, &self.secrets, &self.marked);
         let original = &self.text[window.bytes.clone()];
         let base = window.bytes.start;
         let mut redacted = String::with_capacity(original.len());
@@ -287,35 +295,58 @@ impl Window {
     }
 }
 
-/// The byte ranges of the window's lines never to be shown: one per masked piece, each within
-/// one line, sorted and disjoint.
-fn secret_ranges<'n>(
+/// The byte ranges of `text` that its parsed documents `roots` say are secret: values under a
+/// Secret's `data` and `stringData`, values of secret-looking keys, passwords inside strings.
+/// Ranges may span lines and overlap; [`Redactor::redact`] clips, splits and merges them. The
+/// linter keeps these for each object instead of its parsed document.
+pub fn document_secrets<'n>(
     text: &str,
     lines: &Lines,
-    window: &Window,
     roots: impl IntoIterator<Item = &'n Node>,
-    marked: &[Span],
 ) -> Vec<Range<usize>> {
+    let window = Window {
+        first: 1,
+        last: lines.count(),
+        bytes: 0..text.len(),
+    };
     let mut finder = Finder {
         text,
         lines,
-        window,
+        window: &window,
         out: Vec::new(),
     };
     for root in roots {
         finder.walk(root);
     }
+    finder.out
+}
+
+/// The byte ranges of the window's lines never to be shown: one per masked piece, each within
+/// one line, sorted and disjoint. `secrets` are the documents' ([`document_secrets`]); those
+/// outside the window are clipped away.
+fn secret_ranges(
+    text: &str,
+    lines: &Lines,
+    window: &Window,
+    secrets: &[Range<usize>],
+    marked: &[Span],
+) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = secrets
+        .iter()
+        .filter(|r| r.start < window.bytes.end && r.end > window.bytes.start)
+        .cloned()
+        .collect();
     for span in marked.iter().filter(|s| window.touches(**s)) {
-        finder.out.push(lines.span(text, *span));
+        out.push(lines.span(text, *span));
     }
     // The window's lines in one pass: no value the detectors find runs past a line break.
     let start = window.bytes.start;
-    finder.out.extend(
+    out.extend(
         text_secrets(&text[window.bytes.clone()])
             .into_iter()
             .map(|r| r.start + start..r.end + start),
     );
-    normalize(text, lines, window, finder.out)
+    normalize(text, lines, window, out)
 }
 
 /// Splits ranges at line breaks (keeping the indentation of continuation lines), trims blanks,
