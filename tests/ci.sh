@@ -41,6 +41,9 @@ cargo machete
 step "tests (with the committed rule components)"
 cargo test --workspace --no-fail-fast
 
+step "fuzz targets: each runs 20 s on its committed corpus (scripts/fuzz.sh --smoke)"
+bash scripts/fuzz.sh --smoke 20
+
 step "the committed rule components are what their sources build"
 cargo xtask build-rules
 if ! git diff --quiet -- policies/builtin; then

@@ -194,9 +194,9 @@ fn check_interface(
 }
 
 /// Most findings one evaluation may return.
-pub(crate) const MAX_FINDINGS: usize = 10_000;
+pub const MAX_FINDINGS: usize = 10_000;
 /// Longest message, hint or path accepted from a rule, in bytes.
-pub(crate) const MAX_TEXT: usize = 16 * 1024;
+pub const MAX_TEXT: usize = 16 * 1024;
 
 pub(crate) fn validate_meta(meta: &RuleMeta) -> Result<(), String> {
     let id_ok = !meta.id.is_empty()

@@ -1,13 +1,25 @@
-//! Replays the `strip_noise` fuzz target's corpus and crash regressions through the same checks the
-//! target makes (`fuzz/checks/strip_noise.rs`), on the stable toolchain. See docs/hardening.md.
+//! Replays the corpora and crash regressions of the fuzz targets that exercise ws3-engine through
+//! the same checks the targets make, on the stable toolchain: `strip_noise`
+//! (`fuzz/checks/strip_noise.rs`) and `module_result` (`fuzz/checks/module_result.rs`). See
+//! docs/hardening.md.
 
-#[path = "../../../fuzz/checks/strip_noise.rs"]
-mod checks;
+#[path = "../../../fuzz/checks/module_result.rs"]
+mod module_result;
 #[path = "../../../fuzz/checks/replay.rs"]
 mod replay;
+#[path = "../../../fuzz/checks/strip_noise.rs"]
+mod strip_noise;
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 #[test]
-fn fuzz_corpus_and_regressions_pass_the_checks() {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    replay::replay(&repo, "strip_noise", checks::check);
+fn strip_noise_corpus_and_regressions_pass_the_checks() {
+    replay::replay(&repo(), "strip_noise", strip_noise::check);
+}
+
+#[test]
+fn module_result_corpus_and_regressions_pass_the_checks() {
+    replay::replay(&repo(), "module_result", module_result::check);
 }

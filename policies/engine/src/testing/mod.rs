@@ -17,6 +17,12 @@ const WIT: &str = include_str!("../../../wit/since_v0.1.0/policy.wit");
 /// Where the static data of a test module starts.
 const BASE: u32 = 1024;
 
+/// Where a [`Behaviour::HexResult`] module copies the bytes its object spells, and the address
+/// its `validate` returns: the canonical-ABI return area of `result<list<finding>, string>`.
+pub const HEX_RESULT_AT: u32 = 0x1_0000;
+/// Most bytes a [`Behaviour::HexResult`] module copies (the rest of the object is ignored).
+pub const HEX_RESULT_MAX: u32 = 0x1_0000;
+
 /// What a test rule's `validate` does.
 #[derive(Debug, Clone)]
 pub enum Behaviour {
@@ -39,6 +45,12 @@ pub enum Behaviour {
     BadDiscriminant,
     /// Returns `ok(list)` whose pointer is outside memory.
     WildPointer,
+    /// Returns whatever the object says: the object's JSON is read as hex digits (lowercase, two
+    /// per byte, at most [`HEX_RESULT_MAX`] bytes), the bytes are copied to [`HEX_RESULT_AT`], and
+    /// that address is returned as the result, so the host lifts a result laid out by the
+    /// caller: any discriminant, pointers, lengths and strings (the `module_result` fuzz target).
+    /// The module's heap starts after that region.
+    HexResult,
 }
 
 /// One finding a test rule returns.
@@ -206,6 +218,23 @@ impl TestRule {
             }
             Behaviour::BadDiscriminant => format!("(i32.const {})", img.words(&[7, 0, 0])),
             Behaviour::WildPointer => format!("(i32.const {})", img.words(&[0, 0x7fff_0000, 5])),
+            // Bytes i of the region = hex digits 2i, 2i+1 of the object (param 2 its address,
+            // param 3 its length); a digit that is not 0-9 reads as a-f (garbage in, bytes out).
+            Behaviour::HexResult => format!(
+                "(local.set $n (i32.shr_u (local.get 3) (i32.const 1)))
+    (if (i32.gt_u (local.get $n) (i32.const {HEX_RESULT_MAX})) (then (local.set $n (i32.const {HEX_RESULT_MAX}))))
+    (block $done
+      (loop $copy
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store8
+          (i32.add (i32.const {HEX_RESULT_AT}) (local.get $i))
+          (i32.or
+            (i32.shl (call $digit (i32.load8_u (i32.add (local.get 2) (i32.shl (local.get $i) (i32.const 1))))) (i32.const 4))
+            (call $digit (i32.load8_u (i32.add (local.get 2) (i32.add (i32.shl (local.get $i) (i32.const 1)) (i32.const 1)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $copy)))
+    (i32.const {HEX_RESULT_AT})"
+            ),
         };
         let metadata_body = if self.trap_in_metadata {
             "unreachable".to_owned()
@@ -213,7 +242,11 @@ impl TestRule {
             format!("(i32.const {meta})")
         };
         let data: String = img.bytes.iter().map(|b| format!("\\{b:02x}")).collect();
-        let pages = (BASE as usize + img.bytes.len()).div_ceil(65536) as u32;
+        let mut pages = (BASE as usize + img.bytes.len()).div_ceil(65536) as u32;
+        if matches!(self.behaviour, Behaviour::HexResult) {
+            assert!(BASE as usize + img.bytes.len() <= HEX_RESULT_AT as usize);
+            pages = (HEX_RESULT_AT + HEX_RESULT_MAX) / 65536;
+        }
         let heap = pages * 65536;
         let version = self.interface_version;
         format!(
@@ -233,8 +266,13 @@ impl TestRule {
         (br $grow)))
     (local.get $ptr))
   (func (export "ws3:policy/rule@{version}#metadata") (result i32) {metadata_body})
+  (func $digit (param i32) (result i32)
+    (if (result i32) (i32.le_u (local.get 0) (i32.const 57))
+      (then (i32.and (i32.sub (local.get 0) (i32.const 48)) (i32.const 15)))
+      (else (i32.and (i32.sub (local.get 0) (i32.const 87)) (i32.const 15)))))
   (func (export "ws3:policy/rule@{version}#validate")
     (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+    (local $i i32) (local $n i32)
     {body})
 )"#,
             mem_pages = pages + 1,

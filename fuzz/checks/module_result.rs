@@ -1,0 +1,301 @@
+//! The properties the `module_result` fuzz target checks, shared with the stable-toolchain replay
+//! of the corpus (`policies/engine/tests/fuzz_corpus.rs`). Panics when one does not hold.
+//!
+//! What is fuzzed: the host's reading of what a rule module returns from `validate`, end to end
+//! through wasmtime: the canonical-ABI lifting of `result<list<finding>, string>`
+//! (`ws3:policy@0.1.0`) out of the module's memory, then the host's own checks
+//! (`policies/engine/src/instance.rs`: `check`, `truncate`). The module is a WAT rule of the
+//! engine's test support ([`Behaviour::HexResult`]) that copies the input, given to it as the
+//! object's JSON in hex, to [`HEX_RESULT_AT`] and returns that address: so the input is the
+//! result's return area followed by whatever the findings and strings point at.
+//!
+//! Input layout (all little-endian, addresses absolute in the module's memory; the input starts
+//! at `HEX_RESULT_AT` = 0x10000, and the memory after it up to 0x20000 is zeros):
+//! - `[0]` discriminant (0 `ok`, 1 `err`), `[4..8]` pointer, `[8..12]` length;
+//! - `err`: a string (pointer, length in bytes);
+//! - `ok`: a list of 72-byte findings: rule-id (ptr, len), severity (u8 at 8), message (12),
+//!   path (20), hint (28), subject: option discriminant (u8 at 36), then api-version, kind,
+//!   namespace, name (strings at 40, 48, 56, 64).
+//!
+//! Properties: never panics; every error is [`EvalError::Invalid`] or [`EvalError::Rejected`]
+//! naming the rule (its message says which rule); findings all carry the rule's own id (never
+//! the one the module wrote), at most [`MAX_FINDINGS`] of them, each message, path and hint at
+//! most [`MAX_TEXT`] bytes, not suppressed, nothing to redact (0.1 has no `redact`); a
+//! rejection's message is at most 1024 bytes plus `…`. And when everything the result points at
+//! lies in memory whose contents are known (the input and the zeros after it), the outcome is
+//! exactly what a reference reading of the canonical ABI below predicts: the same findings, the
+//! same rejection message (truncated as the host documents), or `Invalid` for a bad
+//! discriminant, a misaligned or out-of-bounds list or string, invalid UTF-8, or a text over
+//! [`MAX_TEXT`] (with the host's message naming the field and its length).
+
+use std::sync::{Arc, LazyLock};
+
+use ws3_engine::{
+    Budget, Engine, EngineOptions, EvalError, Finding, KindRef, Limits, MAX_FINDINGS, MAX_TEXT,
+    NoObjects, ObjectRef, Operation, Origin, Request, Rule, Severity,
+    testing::{Behaviour, HEX_RESULT_AT, HEX_RESULT_MAX, TestRule},
+};
+
+/// The id the rule declares; findings must carry it, whatever the module writes in them.
+const ID: &str = "fuzz-module-result";
+/// Where the module's heap starts (after the result region): the host's copies of the request's
+/// strings land there, so its contents are not modelled.
+const HEAP: u32 = HEX_RESULT_AT + HEX_RESULT_MAX;
+/// Size of a `finding` record of `ws3:policy@0.1.0` in the canonical ABI.
+const FINDING_SIZE: u32 = 72;
+
+static RULE: LazyLock<(Engine, Rule)> = LazyLock::new(|| {
+    // Fuel, not a deadline: the same outcome on a loaded machine.
+    let engine = Engine::new(&EngineOptions {
+        limits: Limits {
+            budget: Budget::Fuel(100_000_000),
+            max_memory: 64 << 20,
+        },
+        ..EngineOptions::default()
+    })
+    .expect("the engine starts");
+    let component = TestRule::new(ID, &[("apps", "StatefulSet")], Behaviour::HexResult).component();
+    let rule = engine
+        .load(&component, Origin::Bytes("module_result".into()))
+        .expect("the hex-result module loads");
+    (engine, rule)
+});
+
+/// Compiles the module ahead of the first input.
+#[allow(dead_code)] // the stable replay sets up on its first input
+pub fn init() {
+    LazyLock::force(&RULE);
+}
+
+/// Checks one input.
+pub fn check(data: &[u8]) {
+    let data = &data[..data.len().min(HEX_RESULT_MAX as usize)];
+    let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+    let kind = KindRef::new("apps", "StatefulSet");
+    let request = Request {
+        operation: Operation::Lint,
+        kind: &kind,
+        name: "db",
+        object: Some(hex.as_str()),
+        old_object: None,
+        namespace: "default",
+        settings: "{}",
+        pod_template: Some("spec.template"),
+        context: 1,
+    };
+    let (engine, rule) = &*RULE;
+    let outcome = rule.evaluate(engine, Arc::new(NoObjects), &request);
+    bounds(&outcome);
+    let memory = Memory { input: data };
+    if let Some(expected) = reference(&memory) {
+        match (&outcome, &expected) {
+            (Ok(got), Expected::Findings(want)) => assert_eq!(got, want, "findings"),
+            (Err(EvalError::Rejected { message, .. }), Expected::Rejected(want)) => {
+                assert_eq!(message, want, "rejection message");
+            }
+            (Err(EvalError::Invalid { message, .. }), Expected::Invalid(want)) => {
+                if let Some(want) = want {
+                    assert_eq!(message, want, "invalid-result message");
+                }
+            }
+            _ => panic!("expected {expected:?}, got {outcome:?}"),
+        }
+    }
+}
+
+/// What holds for any result.
+fn bounds(outcome: &Result<Vec<Finding>, EvalError>) {
+    match outcome {
+        Ok(findings) => {
+            assert!(
+                findings.len() <= MAX_FINDINGS,
+                "{} findings",
+                findings.len()
+            );
+            for f in findings {
+                assert_eq!(f.rule_id, ID, "a finding speaks for another rule");
+                for (what, text) in [
+                    ("message", &f.message),
+                    ("path", &f.path),
+                    ("hint", &f.hint),
+                ] {
+                    assert!(text.len() <= MAX_TEXT, "a {what} of {} bytes", text.len());
+                }
+                assert!(!f.suppressed, "a fresh finding is suppressed");
+                assert!(
+                    f.redact.is_empty(),
+                    "a 0.1 module's finding redacts {:?}",
+                    f.redact
+                );
+            }
+        }
+        Err(e) => {
+            assert!(
+                matches!(e, EvalError::Invalid { .. } | EvalError::Rejected { .. }),
+                "not an invalid or rejected result: {e:?}"
+            );
+            assert_eq!(e.rule(), ID, "the error names another rule: {e:?}");
+            assert!(
+                e.to_string().contains(ID),
+                "the message does not name the rule: {e}"
+            );
+            assert!(!e.poisons_instance(), "{e:?}");
+            if let EvalError::Rejected { message, .. } = e {
+                let body = message.strip_suffix('…').unwrap_or(message);
+                assert!(body.len() <= 1024, "a rejection of {} bytes", message.len());
+            }
+        }
+    }
+}
+
+/// What the reference reading predicts.
+#[derive(Debug)]
+enum Expected {
+    Findings(Vec<Finding>),
+    Rejected(String),
+    /// The host refuses the result; with the exact message when it is the host's own check.
+    Invalid(Option<String>),
+}
+
+/// The module's memory as far as it is known: the input at [`HEX_RESULT_AT`], then zeros up to
+/// [`HEAP`]. Below (the module's static data) and above (its heap) is not modelled.
+struct Memory<'a> {
+    input: &'a [u8],
+}
+
+/// A read the reference cannot predict (memory it does not model), or a lifting error.
+enum Stop {
+    Unknown,
+    Invalid,
+}
+
+impl Memory<'_> {
+    /// The memory's size, in bytes, when the module returns: at least three 64 KiB pages, grown
+    /// by the module's allocator to hold the request's strings on its heap (the object as hex,
+    /// the namespace, the settings).
+    fn size(&self) -> u64 {
+        let heap_end = u64::from(HEAP) + 2 * self.input.len() as u64 + "default{}".len() as u64;
+        heap_end.div_ceil(65536).max(3) * 65536
+    }
+
+    /// `len` bytes at `at`: `Invalid` past the end of memory, `Unknown` outside the model.
+    fn bytes(&self, at: u32, len: u64) -> Result<Vec<u8>, Stop> {
+        let end = u64::from(at) + len;
+        if end > self.size() {
+            return Err(Stop::Invalid);
+        }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        if at < HEX_RESULT_AT || end > u64::from(HEAP) {
+            return Err(Stop::Unknown);
+        }
+        let start = (at - HEX_RESULT_AT) as usize;
+        Ok((start..start + len as usize)
+            .map(|i| self.input.get(i).copied().unwrap_or(0))
+            .collect())
+    }
+
+    fn u8(&self, at: u32) -> Result<u8, Stop> {
+        Ok(self.bytes(at, 1)?[0])
+    }
+
+    fn u32(&self, at: u32) -> Result<u32, Stop> {
+        let b = self.bytes(at, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A `string` whose (pointer, length) pair is at `at`.
+    fn string(&self, at: u32) -> Result<String, Stop> {
+        let (ptr, len) = (self.u32(at)?, self.u32(at + 4)?);
+        String::from_utf8(self.bytes(ptr, u64::from(len))?).map_err(|_| Stop::Invalid)
+    }
+}
+
+/// Lifts the result as the canonical ABI says, then applies the host's documented checks.
+/// `None` when the result reads memory the model does not know.
+fn reference(memory: &Memory<'_>) -> Option<Expected> {
+    match lift(memory) {
+        Ok(expected) => Some(expected),
+        Err(Stop::Invalid) => Some(Expected::Invalid(None)),
+        Err(Stop::Unknown) => None,
+    }
+}
+
+fn lift(m: &Memory<'_>) -> Result<Expected, Stop> {
+    let at = HEX_RESULT_AT;
+    match m.u8(at)? {
+        0 => {}
+        1 => {
+            let mut message = m.string(at + 4)?;
+            if message.len() > 1024 {
+                let mut end = 1024;
+                while !message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                message.truncate(end);
+                message.push('…');
+            }
+            return Ok(Expected::Rejected(message));
+        }
+        _ => return Err(Stop::Invalid),
+    }
+    let (ptr, len) = (m.u32(at + 4)?, m.u32(at + 8)?);
+    if ptr % 4 != 0 {
+        return Err(Stop::Invalid);
+    }
+    // The whole list must lie in memory before any element is read.
+    m.bytes(ptr, u64::from(len) * u64::from(FINDING_SIZE))?;
+    let mut findings = Vec::new();
+    for i in 0..len {
+        let f = ptr + i * FINDING_SIZE;
+        // The module's rule id is lifted (so it must be valid), then replaced by the host.
+        m.string(f)?;
+        let severity = match m.u8(f + 8)? {
+            0 => Severity::Info,
+            1 => Severity::Warning,
+            2 => Severity::Error,
+            _ => return Err(Stop::Invalid),
+        };
+        let (message, path, hint) = (m.string(f + 12)?, m.string(f + 20)?, m.string(f + 28)?);
+        let subject = match m.u8(f + 36)? {
+            0 => None,
+            1 => Some(ObjectRef {
+                api_version: m.string(f + 40)?,
+                kind: m.string(f + 48)?,
+                namespace: m.string(f + 56)?,
+                name: m.string(f + 64)?,
+            }),
+            _ => return Err(Stop::Invalid),
+        };
+        findings.push(Finding {
+            rule_id: ID.to_owned(),
+            severity,
+            message,
+            path,
+            hint,
+            subject,
+            redact: Vec::new(),
+            suppressed: false,
+        });
+    }
+    // The host's checks, in its order: the count, then each finding's message, hint, path.
+    if findings.len() > MAX_FINDINGS {
+        return Ok(Expected::Invalid(None));
+    }
+    for f in &findings {
+        for (what, text) in [
+            ("message", &f.message),
+            ("hint", &f.hint),
+            ("path", &f.path),
+        ] {
+            if text.len() > MAX_TEXT {
+                return Ok(Expected::Invalid(Some(format!(
+                    "a finding's {what} is {} bytes long",
+                    text.len()
+                ))));
+            }
+        }
+    }
+    Ok(Expected::Findings(findings))
+}
