@@ -253,7 +253,7 @@ fn stand_in(value: &mut Value, whole: bool, replaced: &mut Vec<(String, String)>
         return;
     };
     let spans = if whole {
-        vec![0..text.len()]
+        std::iter::once(0..text.len()).collect()
     } else {
         password_spans(text)
     };
