@@ -42,8 +42,11 @@ pub struct SourceFile {
     pub name: String,
     /// The text (a UTF-8 byte-order mark removed).
     pub text: String,
-    /// Byte offset where each line starts.
-    line_starts: Vec<usize>,
+    /// Byte offset where each line starts. 32 bits (half the memory of `usize`, which at 8 bytes
+    /// a line was most of an index as large as 3/4 of the text): [`read`] takes files up to
+    /// [`MAX_FILE_BYTES`]; lines of a text given to [`SourceFile::new`] past 4 GiB are not
+    /// indexed.
+    line_starts: Vec<u32>,
 }
 
 impl SourceFile {
@@ -55,7 +58,10 @@ impl SourceFile {
             text.drain(..'\u{feff}'.len_utf8());
         }
         let name: String = name.into();
-        let line_starts = std::iter::once(0).chain(line_breaks(&text)).collect();
+        let line_starts = std::iter::once(0)
+            .chain(line_breaks(&text))
+            .map_while(|i| u32::try_from(i).ok())
+            .collect();
         Self {
             name: display_name(&name).into_owned(),
             text,
@@ -65,11 +71,16 @@ impl SourceFile {
 
     /// Line `n` (from 1) without its line break, if the file has it.
     pub fn line(&self, n: usize) -> Option<&str> {
-        let start = *self.line_starts.get(n.checked_sub(1)?)?;
-        let end = self.line_starts.get(n).copied().unwrap_or(self.text.len());
+        let start = self.line_start(n)?;
+        let end = self.line_start(n + 1).unwrap_or(self.text.len());
         let line = &self.text[start..end];
         let line = line.strip_suffix('\n').unwrap_or(line);
         Some(line.strip_suffix('\r').unwrap_or(line))
+    }
+
+    /// The byte offset where line `n` (from 1) starts, if the file has it.
+    pub fn line_start(&self, n: usize) -> Option<usize> {
+        self.line_starts.get(n.checked_sub(1)?).map(|&i| i as usize)
     }
 
     /// How many lines the file has.

@@ -29,7 +29,11 @@ pub mod objects;
 pub mod redact;
 pub mod yaml;
 
-use std::{path::PathBuf, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    path::PathBuf,
+    time::Instant,
+};
 
 use rayon::prelude::*;
 use ws3_engine::{
@@ -39,7 +43,11 @@ use ws3_engine::{
 
 pub use crate::cli::{Console, run};
 pub use crate::error::{Error, Notice, Problem, ProblemKind};
-use crate::{input::SourceFile, locate::Location, objects::Object};
+use crate::{
+    input::SourceFile,
+    locate::{Location, Spans},
+    objects::Object,
+};
 
 /// The namespace of objects without one when neither the command line nor the configuration
 /// names one.
@@ -395,12 +403,22 @@ impl Linter {
         report.timings.evaluate = started.elapsed();
         let started = Instant::now();
         report.calls = outcome.calls;
+        let spans = field_spans(
+            &files,
+            &objects,
+            outcome
+                .findings
+                .iter()
+                .map(|(i, _)| *i)
+                .chain(outcome.failures.iter().map(|f| f.object)),
+            options.jobs,
+        );
         for failure in &outcome.failures {
             let object = &objects[failure.object];
             let file = &files[object.file];
             // A rule that cannot read a field names it: point at it in the file.
             let at = field_of(&failure.error)
-                .map(|path| object.spans.locate(path))
+                .and_then(|path| Some(spans.get(&failure.object)?.locate(path)))
                 .filter(|l| l.exact)
                 .map_or((object.start().line, object.start().col + 1), |l| {
                     (l.line, l.column)
@@ -419,7 +437,7 @@ impl Linter {
                 ),
             ));
         }
-        report.diagnostics = diagnostics(outcome.findings, &objects);
+        report.diagnostics = diagnostics(outcome.findings, &objects, &spans);
         files.truncate(judged_files);
         report.files = files;
         report.timings.report = started.elapsed();
@@ -469,19 +487,25 @@ fn entry_problem(
 }
 
 /// Places each finding in its file, sorted by file, line, column and rule.
-fn diagnostics(findings: Vec<(usize, Finding)>, objects: &[Object]) -> Vec<Diagnostic> {
+fn diagnostics(
+    findings: Vec<(usize, Finding)>,
+    objects: &[Object],
+    spans: &HashMap<usize, Spans>,
+) -> Vec<Diagnostic> {
+    let none = Spans::default();
     let mut out: Vec<Diagnostic> = findings
         .into_iter()
         .map(|(i, finding)| {
             let object = &objects[i];
+            let fields = spans.get(&i).unwrap_or(&none);
             let mut redactions = object.secret_values.clone();
             for path in &finding.redact {
-                if let Some(span) = object.spans.value_span(path) {
+                if let Some(span) = fields.value_span(path) {
                     redactions.push(span);
                 }
             }
             Diagnostic {
-                location: object.spans.locate(&finding.path),
+                location: fields.locate(&finding.path),
                 rule: finding.rule_id,
                 severity: finding.severity,
                 message: finding.message,
@@ -507,6 +531,36 @@ fn diagnostics(findings: Vec<(usize, Finding)>, objects: &[Object]) -> Vec<Diagn
         ))
     });
     out
+}
+
+/// The spans of the fields of the objects `wanted` (indexes into `objects`, repeats allowed),
+/// read again from their files on up to `jobs` threads: see [`objects::reread_spans`].
+fn field_spans(
+    files: &[SourceFile],
+    objects: &[Object],
+    wanted: impl Iterator<Item = usize>,
+    jobs: usize,
+) -> HashMap<usize, Spans> {
+    let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in wanted.collect::<BTreeSet<usize>>() {
+        by_file.entry(objects[i].file).or_default().push(i);
+    }
+    let by_file: Vec<(usize, Vec<usize>)> = by_file.into_iter().collect();
+    let reread = |(file, wanted): &(usize, Vec<usize>)| {
+        let of: Vec<&Object> = wanted.iter().map(|&i| &objects[i]).collect();
+        wanted
+            .iter()
+            .copied()
+            .zip(objects::reread_spans(&files[*file], &of))
+            .collect::<Vec<_>>()
+    };
+    let jobs = jobs.clamp(1, by_file.len().max(1));
+    let read: Vec<Vec<(usize, Spans)>> =
+        match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+            Ok(pool) if jobs > 1 => pool.install(|| by_file.par_iter().map(reread).collect()),
+            _ => by_file.iter().map(reread).collect(),
+        };
+    read.into_iter().flatten().collect()
 }
 
 /// Parses every file (on up to `jobs` threads) and collects their objects in input order.
@@ -545,7 +599,8 @@ fn load_objects(files: &[SourceFile], jobs: usize, report: &mut Report) -> Vec<O
         Ok(pool) if jobs > 1 => pool.install(|| files.par_iter().enumerate().map(parse).collect()),
         _ => files.iter().enumerate().map(parse).collect(),
     };
-    let mut all = Vec::new();
+    // Exactly as many as there are: a run keeps them all until its report is written.
+    let mut all = Vec::with_capacity(results.iter().map(|r| r.objects.len()).sum());
     for mut r in results {
         all.append(&mut r.objects);
         report.problems.append(&mut r.problems);

@@ -132,6 +132,37 @@ impl Spans {
         }
     }
 
+    /// Spans that know only the root's span (every path locates to it, not exactly).
+    pub fn only(span: Span) -> Self {
+        let p = |pos: Pos| P::of(pos);
+        Self {
+            nodes: Box::new([Slot {
+                start: p(span.start),
+                end: p(span.end),
+                ..Slot::default()
+            }]),
+            keys: Box::default(),
+        }
+    }
+
+    /// Moves every position `by` lines down (spans of a document parsed apart from the lines
+    /// before it).
+    pub fn shift_lines(&mut self, by: u32) {
+        for slot in &mut self.nodes {
+            for p in [
+                &mut slot.start,
+                &mut slot.end,
+                &mut slot.key_start,
+                &mut slot.key_end,
+            ] {
+                // Line 0: no position (the root's key).
+                if p.line != 0 {
+                    p.line = p.line.saturating_add(by);
+                }
+            }
+        }
+    }
+
     /// The root's span.
     pub fn span(&self) -> Span {
         self.nodes.first().map(Slot::span).unwrap_or_default()

@@ -1,10 +1,12 @@
 //! The Kubernetes objects of the linted files.
 //!
 //! This module turns YAML documents into objects: one per document, or one per item of a
-//! `kind: List`, each with its JSON, the spans of its fields (to place findings), the byte
-//! ranges its document marks as secret (to mask code frames) and the Helm template it came
+//! `kind: List`, each with its JSON, where its document is in the file (to place findings), the
+//! byte ranges its document marks as secret (to mask code frames) and the Helm template it came
 //! from. The parsed document itself is dropped as soon as these are taken from it: it costs many
-//! times the file's size, and a run keeps every object until its report is written. What an object means to the rules (its effective namespace, its controller, the
+//! times the file's size, and a run keeps every object until its report is written. Placing a
+//! finding reads its object's document again ([`reread_spans`]): only objects with findings pay
+//! for the spans of their fields. What an object means to the rules (its effective namespace, its controller, the
 //! JSON a rule sees, what other rules may look up of it) is decided by the engine's
 //! [`ws3_engine::review::lint::FileSet`], which the linter fills from these objects.
 
@@ -18,7 +20,7 @@ use crate::{
     input::SourceFile,
     locate::Spans,
     redact::{Lines, document_secrets},
-    yaml::{Document, Entry, Node, NodeKind, Pos, Span, write_json},
+    yaml::{self, Document, Entry, ExpansionBudget, Node, NodeKind, Pos, Span, write_json},
 };
 
 /// One Kubernetes object read from a file.
@@ -44,8 +46,8 @@ pub struct Object {
     /// The object as JSON: as written in the file until it joins the file set, then as rules
     /// see it.
     pub json: Arc<str>,
-    /// Where its fields are in its file.
-    pub spans: Spans,
+    /// Where it and its document are in its file.
+    pub origin: Origin,
     /// Byte ranges of its file that its document marks as secret (see
     /// [`crate::redact::document_secrets`]).
     pub secrets: Vec<Range<usize>>,
@@ -73,8 +75,74 @@ impl Object {
 
     /// Where the object starts in its file.
     pub fn start(&self) -> Pos {
-        self.spans.start()
+        self.origin.span.start
     }
+
+    /// The object's node in its document's root: the root, or the `kind: List` item.
+    fn pick<'n>(&self, root: &'n Node) -> Option<&'n Node> {
+        match self.item {
+            None => Some(root),
+            Some(i) => match &root.get("items")?.kind {
+                NodeKind::Seq(items) => items.get(i),
+                _ => None,
+            },
+        }
+    }
+
+    /// The spans of the object's fields from its document alone (its lines of the file), when
+    /// that gives the same object back.
+    fn reread_alone(&self, file: &SourceFile) -> Option<Spans> {
+        let (first, last) = self.origin.lines?;
+        let start = file.line_start(first as usize)?;
+        let end = file
+            .line_start(last as usize + 1)
+            .unwrap_or(file.text.len());
+        let stream =
+            yaml::parse_stream_with(file.text.get(start..end)?, &ExpansionBudget::default());
+        let root = stream.documents.into_iter().next()?.root?;
+        let mut spans = Spans::new(self.pick(&root)?);
+        spans.shift_lines(first - 1);
+        (spans.span() == self.origin.span).then_some(spans)
+    }
+}
+
+/// Where an object is in its file: enough to read its document again when a finding on it must
+/// be placed. Objects keep this rather than the spans of all their fields, which cost several
+/// times the file's size and are needed only for the few objects with findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// The object's span (its document's root, or its `kind: List` item).
+    span: Span,
+    /// The first and last line of its document, when the document starts at the beginning of
+    /// a line (then those lines, parsed alone, hold the same document).
+    lines: Option<(u32, u32)>,
+}
+
+/// The spans of the fields of `objects`, all from `file`, in their order. Each object's document
+/// is read again alone; when that does not give the same object back (a `%TAG` directive before
+/// it, documents sharing a line in a JSON stream) the whole file is read again, once, as the
+/// first time.
+pub fn reread_spans(file: &SourceFile, objects: &[&Object]) -> Vec<Spans> {
+    let mut out: Vec<Option<Spans>> = objects.iter().map(|o| o.reread_alone(file)).collect();
+    if out.iter().any(Option::is_none) {
+        // A file's own parse never takes more than a whole run's budget.
+        let stream = yaml::parse_stream_with(&file.text, &ExpansionBudget::default());
+        for (spans, object) in out.iter_mut().zip(objects) {
+            if spans.is_none() {
+                *spans = stream
+                    .documents
+                    .iter()
+                    .find(|d| d.index == object.document)
+                    .and_then(|d| d.root.as_ref())
+                    .and_then(|root| object.pick(root))
+                    .map(Spans::new);
+            }
+        }
+    }
+    out.into_iter()
+        .zip(objects)
+        .map(|(spans, object)| spans.unwrap_or_else(|| Spans::only(object.origin.span)))
+        .collect()
 }
 
 /// Where each `# Source: path` comment is (Helm writes one before each rendered template).
@@ -117,11 +185,15 @@ pub fn file_objects(file_index: usize, file: &SourceFile, documents: Vec<Documen
             .find(|(line, _)| *line > previous_end && *line < start)
             .map(|(_, s)| s.clone());
         previous_end = root.span.end.line.max(doc.end.line.saturating_sub(1));
+        let narrow = |n: usize| u32::try_from(n).ok();
         let ctx = Ctx {
             file_index,
             file,
             lines: &lines,
             document: doc.index,
+            document_lines: (doc.start.col == 0)
+                .then(|| Some((narrow(doc.start.line)?, narrow(doc.end.line)?)))
+                .flatten(),
             template,
         };
         ctx.document(root, &mut out);
@@ -134,6 +206,8 @@ struct Ctx<'a> {
     file: &'a SourceFile,
     lines: &'a Lines,
     document: usize,
+    /// The first and last line of the document, when it starts at the beginning of a line.
+    document_lines: Option<(u32, u32)>,
     template: Option<String>,
 }
 
@@ -321,7 +395,10 @@ impl Ctx<'_> {
             namespace: namespace.unwrap_or_default().to_owned(),
             name: name.unwrap_or_default().to_owned(),
             json: Arc::from(json),
-            spans: Spans::new(&root),
+            origin: Origin {
+                span: root.span,
+                lines: self.document_lines,
+            },
             secrets: document_secrets(&self.file.text, self.lines, [&root]),
             secret_values,
             template: self.template.clone(),
@@ -383,6 +460,69 @@ mod tests {
         let stream = parse_stream(&file.text);
         assert_eq!(stream.error, None);
         file_objects(0, &file, stream.documents)
+    }
+
+    /// Reading an object's document again gives the spans the first parse had, whether the
+    /// document is read alone or the whole file again.
+    #[test]
+    fn reread_spans_are_the_first_parse_spans() {
+        let cm = |name: &str| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
+        };
+        let texts = [
+            // Several documents, comments, an end marker, an anchor and its alias.
+            format!("# head\n{}---\n# c\n{}...\n---\n{}", cm("a"), cm("b"), cm("c").replace("k: v", "k: &x v\n  j: *x")),
+            // A document on the line of its `---`, then one in flow style over two lines.
+            format!("--- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: a}}}}\n--- {{apiVersion: v1,\n  kind: ConfigMap, metadata: {{name: b}}}}\n{}", "--- \n".to_owned() + &cm("c")),
+            // A `%YAML` directive before the second document.
+            format!("{}...\n%YAML 1.2\n---\n{}", cm("a"), cm("b")),
+            // A JSON stream on one line (documents share it), and one object per line.
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b"},"data":{"k":"v"}}"#.to_owned(),
+            "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\"}}\n{\"apiVersion\":\"v1\",\n \"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"b\"}}\n".to_owned(),
+            // A `kind: List`, CRLF line ends.
+            "apiVersion: v1\r\nkind: List\r\nitems:\r\n- apiVersion: v1\r\n  kind: Service\r\n  metadata: {name: s}\r\n- apiVersion: apps/v1\r\n  kind: Deployment\r\n  metadata: {name: d}\r\n".to_owned(),
+            // A quoted scalar the loader repairs (closing quote at the key's indentation).
+            format!("{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  annotations:\n    init: '[\n        {{\"name\": \"install\"}}\n    ]'\n    other: x\n", cm("a")),
+        ];
+        let mut alone = Vec::new();
+        for text in &texts {
+            let file = SourceFile::new("f.yaml", text.as_str());
+            let first = parse_stream(&file.text);
+            assert_eq!(first.error, None, "{text}");
+            let roots: Vec<(usize, Node)> = first
+                .documents
+                .iter()
+                .filter_map(|d| Some((d.index, d.root.clone()?)))
+                .collect();
+            let out = file_objects(0, &file, first.documents);
+            assert!(out.objects.len() >= 2, "{text}: {:?}", out.problems);
+            let objects: Vec<&Object> = out.objects.iter().collect();
+            let reread = reread_spans(&file, &objects);
+            alone.push(
+                objects
+                    .iter()
+                    .map(|o| o.reread_alone(&file).is_some())
+                    .collect::<Vec<_>>(),
+            );
+            for (object, spans) in objects.iter().zip(&reread) {
+                let root = &roots
+                    .iter()
+                    .find(|(i, _)| *i == object.document)
+                    .expect("doc")
+                    .1;
+                let node = object.pick(root).expect("node");
+                assert_eq!(
+                    spans,
+                    &Spans::new(node),
+                    "{text}: document {}",
+                    object.document
+                );
+            }
+        }
+        // Documents are read alone where they can be; the JSON stream on one line is read whole.
+        assert_eq!(alone[0], [true, true, true]);
+        assert_eq!(alone[3], [true, false]);
+        assert!(alone[5].iter().all(|a| *a), "{alone:?}");
     }
 
     #[test]
