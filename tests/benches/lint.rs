@@ -1,6 +1,8 @@
-//! Throughput of the whole lint pipeline through the library API: discover and read files,
+//! Throughput of the whole lint pipeline: through the library API (discover and read files,
 //! parse, build objects and the index, run the built-in rules, locate findings, and format the
-//! report (text and JSON, to a sink).
+//! report, text and JSON, to a sink), and end to end through the `ws3-lint` binary with JSON
+//! output, the measure of the targets (documents/s, peak RSS against the input, scaling by 10x
+//! steps), each run a process of its own whose peak RSS the kernel reports.
 //!
 //! The corpus: 10,000 documents in 100 namespaces, 2,000 files of one app each (a StatefulSet,
 //! its Service, a ConfigMap, a Deployment, and a NetworkPolicy or a second Service), some of
@@ -517,6 +519,10 @@ fn per_rule(root: &Path, extra: &[PathBuf], rules: &[String]) {
 }
 
 fn main() {
+    if std::env::var_os(LAUNCHER).is_some() {
+        launcher();
+        return;
+    }
     // `cargo bench` passes `--bench`; nothing to configure. `WS3_BENCH_WRITE_CORPUS=<dir>` only
     // writes the corpus there (`WS3_BENCH_DOCS` documents, default 10,000), to profile the CLI
     // on it.
@@ -601,40 +607,107 @@ fn main() {
         counts.windows(2).all(|w| w[0] == w[1]),
         "the same findings whatever the number of workers"
     );
+    cli(dir.path(), docs, bytes);
     lookups(&linter);
     hook_repository();
-    scaling(&linter, cores);
+    scaling();
     println!(
         "machine after: {:.2}x speedup on {cores} threads",
         available_speedup(cores)
     );
 }
 
-/// Time of one run over 10x, 100x... the corpus's namespaces, up to `WS3_BENCH_MAX_DOCS`
-/// documents (default 100,000; 1,000,000 takes minutes and gigabytes of disk). Peak RSS is the
-/// process's, so it only says something when the largest step comes last (it does).
-fn scaling(linter: &Linter, jobs: usize) {
+/// One run of the `ws3-lint` binary over `dir` with JSON output (to /dev/null), as a user runs
+/// it: its wall-clock time and peak RSS in MiB.
+///
+/// The run is started by this bench executable re-executed as a launcher ([`launcher`]): the
+/// kernel counts the memory of the process a child is spawned from into the child's peak, and
+/// this process holds far more than the launcher.
+fn cli_run(dir: &Path) -> (Duration, f64) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(LAUNCHER, "1")
+        .args([env!("CARGO_BIN_EXE_ws3-lint"), "--format", "json"])
+        .arg(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the launcher runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figures: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [code, nanos, peak_kib] = figures[..] else {
+        panic!("the launcher printed {text:?} ({})", out.status);
+    };
+    // 0: clean, 1: findings; anything else is a failure of the run.
+    assert!(code <= 1, "ws3-lint failed with exit status {code}");
+    (Duration::from_nanos(nanos), peak_kib as f64 / 1024.0)
+}
+
+/// Set in the environment of the bench re-executed as a launcher.
+const LAUNCHER: &str = "WS3_BENCH_LAUNCHER";
+
+/// The launcher: runs its arguments as a command (output to /dev/null) and prints its exit
+/// code, its wall-clock time in nanoseconds and its peak RSS in KiB.
+fn launcher() {
+    let mut args = std::env::args_os().skip(1);
+    let program = args.next().expect("a command");
+    let (status, elapsed, peak_kib) = measure::run_measured(
+        std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null()),
+    )
+    .expect("the command runs");
+    println!(
+        "{} {} {peak_kib}",
+        status.code().map_or(255, |c| c.clamp(0, 255)),
+        elapsed.as_nanos()
+    );
+}
+
+/// The targets' measure: the CLI end to end (start, load the rules, read, lint, write JSON) on
+/// the corpus, one warm-up run and the best of [`RUNS`], with the peak RSS of each run.
+fn cli(dir: &Path, docs: usize, bytes: u64) {
+    let _ = cli_run(dir);
+    let runs: Vec<(Duration, f64)> = (0..RUNS).map(|_| cli_run(dir)).collect();
+    let best = runs.iter().map(|r| r.0).min().unwrap();
+    let (low, high) = runs
+        .iter()
+        .fold((f64::MAX, 0.0_f64), |(l, h), r| (l.min(r.1), h.max(r.1)));
+    let input = bytes as f64 / 1_048_576.0;
+    println!(
+        "CLI end to end (`ws3-lint --format json`, default workers): {:>6.0} documents/s ({best:.0?} for {docs}); peak RSS {low:.0}-{high:.0} MiB ({:.1}-{:.1}x the {input:.1} MiB input)",
+        docs as f64 / best.as_secs_f64(),
+        low / input,
+        high / input,
+    );
+}
+
+/// The CLI over 10x, 100x... the corpus's namespaces, up to `WS3_BENCH_MAX_DOCS` documents
+/// (default 100,000; 1,000,000 takes minutes and gigabytes of disk): the time and peak RSS of
+/// one process per size, and each as a multiple of the previous step's.
+fn scaling() {
     let max: usize = std::env::var("WS3_BENCH_MAX_DOCS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let mut previous: Option<Duration> = None;
+    let mut previous: Option<(Duration, f64)> = None;
     let mut namespaces = NAMESPACES;
     while namespaces * APPS_PER_NAMESPACE * DOCS_PER_APP <= max {
         let dir = tempfile::tempdir().unwrap();
         let docs = generate(dir.path(), namespaces);
-        let (report, elapsed) = run(linter, dir.path(), jobs);
-        drop(report);
+        let (elapsed, peak) = cli_run(dir.path());
+        let input = input_bytes(dir.path()) as f64 / 1_048_576.0;
         println!(
-            "scaling: {docs} documents ({:.0} MiB) in {elapsed:.2?}{}; peak RSS so far {:.0} MiB",
-            input_bytes(dir.path()) as f64 / 1_048_576.0,
-            previous.map_or(String::new(), |p| format!(
-                ", {:.2}x the previous step",
-                elapsed.as_secs_f64() / p.as_secs_f64()
+            "scaling (CLI): {docs} documents ({input:.0} MiB) in {elapsed:.2?}, peak RSS {peak:.0} MiB ({:.1}x the input){}",
+            peak / input,
+            previous.map_or(String::new(), |(t, m)| format!(
+                "; {:.2}x the time and {:.2}x the memory of the previous step",
+                elapsed.as_secs_f64() / t.as_secs_f64(),
+                peak / m
             )),
-            peak_rss_mib(),
         );
-        previous = Some(elapsed);
+        previous = Some((elapsed, peak));
         namespaces *= 10;
     }
 }

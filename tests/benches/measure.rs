@@ -64,3 +64,33 @@ pub fn cpu_time(pid: impl Display) -> Duration {
 pub fn fds(pid: impl Display) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
+
+/// Runs `command` to its end and returns its exit status, its wall-clock time and its peak
+/// resident set size in KiB (the kernel's own figure for that process, from `wait4`).
+///
+/// The kernel's figure includes the memory of the process it was spawned from, before `exec`
+/// (std spawns with `vfork`, in the parent's memory): call this from a small process, e.g. the
+/// bench re-executed as a launcher, not from a bench holding hundreds of MiB.
+pub fn run_measured(
+    command: &mut std::process::Command,
+) -> std::io::Result<(std::process::ExitStatus, Duration, u64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let started = Instant::now();
+    let child = command.spawn()?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(std::io::Error::other)?;
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of that plain C struct.
+    #[allow(unsafe_code)]
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for (the `Child` is never waited on, so it is
+    // reaped exactly once, here), and both pointers are to live, writable locals.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
+    let elapsed = started.elapsed();
+    if rc != pid {
+        return Err(std::io::Error::last_os_error());
+    }
+    // On Linux `ru_maxrss` is in KiB.
+    let peak = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    Ok((std::process::ExitStatus::from_raw(status), elapsed, peak))
+}
