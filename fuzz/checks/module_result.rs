@@ -35,7 +35,10 @@
 //! [`MAX_TEXT`] (with the host's message naming the field and its length), or a redact list
 //! over its limits (with the host's message).
 
-use std::sync::{Arc, LazyLock};
+use std::{
+    cell::Cell,
+    sync::{Arc, LazyLock},
+};
 
 use ws3_engine::{
     Budget, Engine, EngineOptions, EvalError, Finding, KindRef, Limits, MAX_FINDINGS, MAX_TEXT,
@@ -51,6 +54,14 @@ const HEAP: u32 = HEX_RESULT_AT + HEX_RESULT_MAX;
 /// Most redact entries the host accepts on one finding, each at most [`MAX_TEXT`] bytes
 /// (`instance.rs`, `check`).
 const MAX_REDACT: usize = 1024;
+
+/// What wasmtime lets one call copy out of a guest (its default "hostcall fuel", which the engine
+/// does not change): string bytes plus, per list, its length times the size of the host's
+/// element type. Past it the lift fails, so the host reports `Invalid`.
+const HOSTCALL_FUEL: u64 = 128 << 20;
+/// An upper bound of the size of the host's Rust type for one finding (bindgen's `Finding`: six
+/// strings, four more in the subject, a severity, a `Vec<String>`: about 224 bytes).
+const FINDING_FUEL_MAX: u64 = 512;
 
 /// The interface version an input is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +162,8 @@ pub fn check(data: &[u8]) {
     let memory = Memory {
         input: data,
         version,
+        fuel: Cell::new(0),
+        fuel_slack: Cell::new(0),
     };
     if let Some(expected) = reference(&memory) {
         match (&outcome, &expected) {
@@ -243,12 +256,20 @@ enum Expected {
 struct Memory<'a> {
     input: &'a [u8],
     version: Version,
+    /// Hostcall fuel the lift has certainly used so far (a lower bound of wasmtime's count):
+    /// string bytes, and string-list lengths times the size of a `String`.
+    fuel: Cell<u64>,
+    /// What wasmtime may count on top: the findings lists' lengths times
+    /// [`FINDING_FUEL_MAX`].
+    fuel_slack: Cell<u64>,
 }
 
-/// A read the reference cannot predict (memory it does not model), or a lifting error.
+/// A read the reference cannot predict (memory it does not model), a lifting error, or the
+/// lift certainly past [`HOSTCALL_FUEL`] (also an `Invalid` result).
 enum Stop {
     Unknown,
     Invalid,
+    Fuel,
 }
 
 impl Memory<'_> {
@@ -286,30 +307,58 @@ impl Memory<'_> {
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    /// A `string` whose (pointer, length) pair is at `at`.
-    fn string(&self, at: u32) -> Result<String, Stop> {
-        let (ptr, len) = (self.u32(at)?, self.u32(at + 4)?);
-        String::from_utf8(self.bytes(ptr, u64::from(len))?).map_err(|_| Stop::Invalid)
+    /// `Invalid` unless `len` bytes at `at` lie in memory.
+    fn in_bounds(&self, at: u32, len: u64) -> Result<(), Stop> {
+        if u64::from(at) + len > self.size() {
+            return Err(Stop::Invalid);
+        }
+        Ok(())
     }
 
-    /// A `list<string>` whose (pointer, length) pair is at `at`.
+    /// Counts `n` units of hostcall fuel; `Fuel` once past [`HOSTCALL_FUEL`].
+    fn use_fuel(&self, n: u64) -> Result<(), Stop> {
+        let used = self.fuel.get() + n;
+        self.fuel.set(used);
+        if used > HOSTCALL_FUEL {
+            return Err(Stop::Fuel);
+        }
+        Ok(())
+    }
+
+    /// A `string` whose (pointer, length) pair is at `at`, in wasmtime's order: bounds, fuel,
+    /// then contents (UTF-8).
+    fn string(&self, at: u32) -> Result<String, Stop> {
+        let (ptr, len) = (self.u32(at)?, u64::from(self.u32(at + 4)?));
+        self.in_bounds(ptr, len)?;
+        self.use_fuel(len)?;
+        String::from_utf8(self.bytes(ptr, len)?).map_err(|_| Stop::Invalid)
+    }
+
+    /// A `list<string>` whose (pointer, length) pair is at `at`: bounds and fuel, alignment,
+    /// then the elements.
     fn strings(&self, at: u32) -> Result<Vec<String>, Stop> {
         let (ptr, len) = (self.u32(at)?, self.u32(at + 4)?);
+        self.in_bounds(ptr, u64::from(len) * 8)?;
+        self.use_fuel(u64::from(len) * size_of::<String>() as u64)?;
         if ptr % 4 != 0 {
             return Err(Stop::Invalid);
         }
-        // The whole list must lie in memory before any element is read.
+        // The whole list must lie in known memory before any element is read.
         self.bytes(ptr, u64::from(len) * 8)?;
         (0..len).map(|i| self.string(ptr + i * 8)).collect()
     }
 }
 
 /// Lifts the result as the canonical ABI says, then applies the host's documented checks.
-/// `None` when the result reads memory the model does not know.
+/// `None` when the result reads memory the model does not know, or when the lift may or may
+/// not have run out of hostcall fuel.
 fn reference(memory: &Memory<'_>) -> Option<Expected> {
+    memory.fuel.set(0);
+    memory.fuel_slack.set(0);
     match lift(memory) {
+        Ok(_) if memory.fuel.get() + memory.fuel_slack.get() > HOSTCALL_FUEL => None,
         Ok(expected) => Some(expected),
-        Err(Stop::Invalid) => Some(Expected::Invalid(None)),
+        Err(Stop::Invalid | Stop::Fuel) => Some(Expected::Invalid(None)),
         Err(Stop::Unknown) => None,
     }
 }
@@ -339,6 +388,7 @@ fn lift(m: &Memory<'_>) -> Result<Expected, Stop> {
     let size = m.version.finding_size();
     // The whole list must lie in memory before any element is read.
     m.bytes(ptr, u64::from(len) * u64::from(size))?;
+    m.fuel_slack.set(u64::from(len) * FINDING_FUEL_MAX);
     let mut findings = Vec::new();
     for i in 0..len {
         let f = ptr + i * size;
