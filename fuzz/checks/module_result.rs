@@ -2,33 +2,43 @@
 //! of the corpus (`policies/engine/tests/fuzz_corpus.rs`). Panics when one does not hold.
 //!
 //! What is fuzzed: the host's reading of what a rule module returns from `validate`, end to end
-//! through wasmtime: the canonical-ABI lifting of `result<list<finding>, string>`
-//! (`ws3:policy@0.1.0`) out of the module's memory, then the host's own checks
+//! through wasmtime: the canonical-ABI lifting of `result<list<finding>, string>` out of the
+//! module's memory, in both interface versions the host runs (`ws3:policy@0.1.0` and
+//! `@0.2.0`, whose findings add `redact: list<string>`), then the host's own checks
 //! (`policies/engine/src/instance.rs`: `check`, `truncate`). The module is a WAT rule of the
-//! engine's test support ([`Behaviour::HexResult`]) that copies the input, given to it as the
-//! object's JSON in hex, to [`HEX_RESULT_AT`] and returns that address: so the input is the
-//! result's return area followed by whatever the findings and strings point at.
+//! engine's test support ([`Behaviour::HexResult`], built for each version) that copies the
+//! input, given to it as the object's JSON in hex, to [`HEX_RESULT_AT`] and returns that
+//! address: so the input is the result's return area followed by whatever the findings and
+//! strings point at.
 //!
-//! Input layout (all little-endian, addresses absolute in the module's memory; the input starts
-//! at `HEX_RESULT_AT` = 0x10000, and the memory after it up to 0x20000 is zeros):
+//! Input layout: the first byte picks the version (even: 0.1, odd: 0.2); the rest is the
+//! result region (all little-endian, addresses absolute in the module's memory; the region
+//! starts at `HEX_RESULT_AT` = 0x10000, and the memory after it up to 0x20000 is zeros):
 //! - `[0]` discriminant (0 `ok`, 1 `err`), `[4..8]` pointer, `[8..12]` length;
 //! - `err`: a string (pointer, length in bytes);
-//! - `ok`: a list of 72-byte findings: rule-id (ptr, len), severity (u8 at 8), message (12),
-//!   path (20), hint (28), subject: option discriminant (u8 at 36), then api-version, kind,
-//!   namespace, name (strings at 40, 48, 56, 64).
+//! - `ok`: a list of findings, 72 bytes (0.1) or 80 (0.2): rule-id (ptr, len), severity (u8 at
+//!   8), message (12), path (20), hint (28), subject: option discriminant (u8 at 36), then
+//!   api-version, kind, namespace, name (strings at 40, 48, 56, 64); 0.2: redact (a list of
+//!   8-byte strings: ptr, len at 72).
 //!
 //! Properties: never panics; every error is [`EvalError::Invalid`] or [`EvalError::Rejected`]
 //! naming the rule (its message says which rule); findings all carry the rule's own id (never
 //! the one the module wrote), at most [`MAX_FINDINGS`] of them, each message, path and hint at
-//! most [`MAX_TEXT`] bytes, not suppressed, nothing to redact (0.1 has no `redact`); a
-//! rejection's message is at most 1024 bytes plus `…`. And when everything the result points at
-//! lies in memory whose contents are known (the input and the zeros after it), the outcome is
-//! exactly what a reference reading of the canonical ABI below predicts: the same findings, the
-//! same rejection message (truncated as the host documents), or `Invalid` for a bad
-//! discriminant, a misaligned or out-of-bounds list or string, invalid UTF-8, or a text over
-//! [`MAX_TEXT`] (with the host's message naming the field and its length).
+//! most [`MAX_TEXT`] bytes, not suppressed; nothing to redact in 0.1, at most
+//! [`MAX_REDACT`] redact entries of at most [`MAX_TEXT`] bytes each in 0.2; a rejection's
+//! message is at most 1024 bytes plus `…`. And when everything the result points at lies in
+//! memory whose contents are known (the input and the zeros after it), the outcome is exactly
+//! what a reference reading of the canonical ABI below predicts: the same findings (so every
+//! redact entry the module wrote reaches the host's consumers unchanged, in order, none
+//! dropped), the same rejection message (truncated as the host documents), or `Invalid` for a
+//! bad discriminant, a misaligned or out-of-bounds list or string, invalid UTF-8, a text over
+//! [`MAX_TEXT`] (with the host's message naming the field and its length), or a redact list
+//! over its limits (with the host's message).
 
-use std::sync::{Arc, LazyLock};
+use std::{
+    cell::Cell,
+    sync::{Arc, LazyLock},
+};
 
 use ws3_engine::{
     Budget, Engine, EngineOptions, EvalError, Finding, KindRef, Limits, MAX_FINDINGS, MAX_TEXT,
@@ -41,10 +51,56 @@ const ID: &str = "fuzz-module-result";
 /// Where the module's heap starts (after the result region): the host's copies of the request's
 /// strings land there, so its contents are not modelled.
 const HEAP: u32 = HEX_RESULT_AT + HEX_RESULT_MAX;
-/// Size of a `finding` record of `ws3:policy@0.1.0` in the canonical ABI.
-const FINDING_SIZE: u32 = 72;
+/// Most redact entries the host accepts on one finding, each at most [`MAX_TEXT`] bytes
+/// (`instance.rs`, `check`).
+const MAX_REDACT: usize = 1024;
 
-static RULE: LazyLock<(Engine, Rule)> = LazyLock::new(|| {
+/// What wasmtime lets one call copy out of a guest (its default "hostcall fuel", which the engine
+/// does not change): string bytes plus, per list, its length times the size of the host's
+/// element type. Past it the lift fails, so the host reports `Invalid`.
+const HOSTCALL_FUEL: u64 = 128 << 20;
+/// An upper bound of the size of the host's Rust type for one finding (bindgen's `Finding`: six
+/// strings, four more in the subject, a severity, a `Vec<String>`: about 224 bytes).
+const FINDING_FUEL_MAX: u64 = 512;
+
+/// The interface version an input is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V0_1,
+    V0_2,
+}
+
+impl Version {
+    /// Size of a `finding` record in the canonical ABI.
+    fn finding_size(self) -> u32 {
+        match self {
+            Version::V0_1 => 72,
+            Version::V0_2 => 80,
+        }
+    }
+
+    /// Bytes the host allocates on the module's heap for the request (see [`check`]): in 0.1
+    /// its strings (the object as hex, the namespace, the settings); in 0.2 the request record
+    /// (88 bytes, passed by pointer, allocated first, so without padding) and its strings (the
+    /// kind's group and name, the name, the object, the namespace, the settings, the pod
+    /// template).
+    fn request_bytes(self, input_len: usize) -> u64 {
+        let hex = 2 * input_len as u64;
+        match self {
+            Version::V0_1 => hex + "default{}".len() as u64,
+            Version::V0_2 => 88 + hex + "appsStatefulSetdbdefault{}spec.template".len() as u64,
+        }
+    }
+}
+
+/// The engine and the rule of each version.
+struct Rules {
+    engine: Engine,
+    v0_1: Rule,
+    v0_2: Rule,
+}
+
+static RULES: LazyLock<Rules> = LazyLock::new(|| {
     // Fuel, not a deadline: the same outcome on a loaded machine.
     let engine = Engine::new(&EngineOptions {
         limits: Limits {
@@ -54,21 +110,34 @@ static RULE: LazyLock<(Engine, Rule)> = LazyLock::new(|| {
         ..EngineOptions::default()
     })
     .expect("the engine starts");
-    let component = TestRule::new(ID, &[("apps", "StatefulSet")], Behaviour::HexResult).component();
-    let rule = engine
-        .load(&component, Origin::Bytes("module_result".into()))
-        .expect("the hex-result module loads");
-    (engine, rule)
+    let test_rule = TestRule::new(ID, &[("apps", "StatefulSet")], Behaviour::HexResult);
+    let load = |test_rule: TestRule| {
+        engine
+            .load(
+                &test_rule.component(),
+                Origin::Bytes("module_result".into()),
+            )
+            .expect("the hex-result module loads")
+    };
+    let v0_1 = load(test_rule.clone());
+    let v0_2 = load(test_rule.with_interface_version("0.2.0"));
+    assert_eq!(v0_2.meta().interface, "0.2");
+    Rules { engine, v0_1, v0_2 }
 });
 
-/// Compiles the module ahead of the first input.
+/// Compiles the modules ahead of the first input.
 #[allow(dead_code)] // the stable replay sets up on its first input
 pub fn init() {
-    LazyLock::force(&RULE);
+    LazyLock::force(&RULES);
 }
 
 /// Checks one input.
 pub fn check(data: &[u8]) {
+    let (version, data) = match data.split_first() {
+        Some((v, rest)) if v % 2 == 1 => (Version::V0_2, rest),
+        Some((_, rest)) => (Version::V0_1, rest),
+        None => (Version::V0_1, data),
+    };
     let data = &data[..data.len().min(HEX_RESULT_MAX as usize)];
     let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
     let kind = KindRef::new("apps", "StatefulSet");
@@ -83,10 +152,19 @@ pub fn check(data: &[u8]) {
         pod_template: Some("spec.template"),
         context: 1,
     };
-    let (engine, rule) = &*RULE;
-    let outcome = rule.evaluate(engine, Arc::new(NoObjects), &request);
-    bounds(&outcome);
-    let memory = Memory { input: data };
+    let rules = &*RULES;
+    let rule = match version {
+        Version::V0_1 => &rules.v0_1,
+        Version::V0_2 => &rules.v0_2,
+    };
+    let outcome = rule.evaluate(&rules.engine, Arc::new(NoObjects), &request);
+    bounds(version, &outcome);
+    let memory = Memory {
+        input: data,
+        version,
+        fuel: Cell::new(0),
+        fuel_slack: Cell::new(0),
+    };
     if let Some(expected) = reference(&memory) {
         match (&outcome, &expected) {
             (Ok(got), Expected::Findings(want)) => assert_eq!(got, want, "findings"),
@@ -98,13 +176,13 @@ pub fn check(data: &[u8]) {
                     assert_eq!(message, want, "invalid-result message");
                 }
             }
-            _ => panic!("expected {expected:?}, got {outcome:?}"),
+            _ => panic!("{version:?}: expected {expected:?}, got {outcome:?}"),
         }
     }
 }
 
 /// What holds for any result.
-fn bounds(outcome: &Result<Vec<Finding>, EvalError>) {
+fn bounds(version: Version, outcome: &Result<Vec<Finding>, EvalError>) {
     match outcome {
         Ok(findings) => {
             assert!(
@@ -122,11 +200,27 @@ fn bounds(outcome: &Result<Vec<Finding>, EvalError>) {
                     assert!(text.len() <= MAX_TEXT, "a {what} of {} bytes", text.len());
                 }
                 assert!(!f.suppressed, "a fresh finding is suppressed");
-                assert!(
-                    f.redact.is_empty(),
-                    "a 0.1 module's finding redacts {:?}",
-                    f.redact
-                );
+                match version {
+                    Version::V0_1 => assert!(
+                        f.redact.is_empty(),
+                        "a 0.1 module's finding redacts {:?}",
+                        f.redact
+                    ),
+                    Version::V0_2 => {
+                        assert!(
+                            f.redact.len() <= MAX_REDACT,
+                            "{} redact entries",
+                            f.redact.len()
+                        );
+                        for path in &f.redact {
+                            assert!(
+                                path.len() <= MAX_TEXT,
+                                "a redact entry of {} bytes",
+                                path.len()
+                            );
+                        }
+                    }
+                }
             }
         }
         Err(e) => {
@@ -161,20 +255,28 @@ enum Expected {
 /// [`HEAP`]. Below (the module's static data) and above (its heap) is not modelled.
 struct Memory<'a> {
     input: &'a [u8],
+    version: Version,
+    /// Hostcall fuel the lift has certainly used so far (a lower bound of wasmtime's count):
+    /// string bytes, and string-list lengths times the size of a `String`.
+    fuel: Cell<u64>,
+    /// What wasmtime may count on top: the findings lists' lengths times
+    /// [`FINDING_FUEL_MAX`].
+    fuel_slack: Cell<u64>,
 }
 
-/// A read the reference cannot predict (memory it does not model), or a lifting error.
+/// A read the reference cannot predict (memory it does not model), a lifting error, or the
+/// lift certainly past [`HOSTCALL_FUEL`] (also an `Invalid` result).
 enum Stop {
     Unknown,
     Invalid,
+    Fuel,
 }
 
 impl Memory<'_> {
     /// The memory's size, in bytes, when the module returns: at least three 64 KiB pages, grown
-    /// by the module's allocator to hold the request's strings on its heap (the object as hex,
-    /// the namespace, the settings).
+    /// by the module's allocator to hold what the host writes of the request on its heap.
     fn size(&self) -> u64 {
-        let heap_end = u64::from(HEAP) + 2 * self.input.len() as u64 + "default{}".len() as u64;
+        let heap_end = u64::from(HEAP) + self.version.request_bytes(self.input.len());
         heap_end.div_ceil(65536).max(3) * 65536
     }
 
@@ -205,19 +307,58 @@ impl Memory<'_> {
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    /// A `string` whose (pointer, length) pair is at `at`.
+    /// `Invalid` unless `len` bytes at `at` lie in memory.
+    fn in_bounds(&self, at: u32, len: u64) -> Result<(), Stop> {
+        if u64::from(at) + len > self.size() {
+            return Err(Stop::Invalid);
+        }
+        Ok(())
+    }
+
+    /// Counts `n` units of hostcall fuel; `Fuel` once past [`HOSTCALL_FUEL`].
+    fn use_fuel(&self, n: u64) -> Result<(), Stop> {
+        let used = self.fuel.get() + n;
+        self.fuel.set(used);
+        if used > HOSTCALL_FUEL {
+            return Err(Stop::Fuel);
+        }
+        Ok(())
+    }
+
+    /// A `string` whose (pointer, length) pair is at `at`, in wasmtime's order: bounds, fuel,
+    /// then contents (UTF-8).
     fn string(&self, at: u32) -> Result<String, Stop> {
+        let (ptr, len) = (self.u32(at)?, u64::from(self.u32(at + 4)?));
+        self.in_bounds(ptr, len)?;
+        self.use_fuel(len)?;
+        String::from_utf8(self.bytes(ptr, len)?).map_err(|_| Stop::Invalid)
+    }
+
+    /// A `list<string>` whose (pointer, length) pair is at `at`: bounds and fuel, alignment,
+    /// then the elements.
+    fn strings(&self, at: u32) -> Result<Vec<String>, Stop> {
         let (ptr, len) = (self.u32(at)?, self.u32(at + 4)?);
-        String::from_utf8(self.bytes(ptr, u64::from(len))?).map_err(|_| Stop::Invalid)
+        self.in_bounds(ptr, u64::from(len) * 8)?;
+        self.use_fuel(u64::from(len) * size_of::<String>() as u64)?;
+        if ptr % 4 != 0 {
+            return Err(Stop::Invalid);
+        }
+        // The whole list must lie in known memory before any element is read.
+        self.bytes(ptr, u64::from(len) * 8)?;
+        (0..len).map(|i| self.string(ptr + i * 8)).collect()
     }
 }
 
 /// Lifts the result as the canonical ABI says, then applies the host's documented checks.
-/// `None` when the result reads memory the model does not know.
+/// `None` when the result reads memory the model does not know, or when the lift may or may
+/// not have run out of hostcall fuel.
 fn reference(memory: &Memory<'_>) -> Option<Expected> {
+    memory.fuel.set(0);
+    memory.fuel_slack.set(0);
     match lift(memory) {
+        Ok(_) if memory.fuel.get() + memory.fuel_slack.get() > HOSTCALL_FUEL => None,
         Ok(expected) => Some(expected),
-        Err(Stop::Invalid) => Some(Expected::Invalid(None)),
+        Err(Stop::Invalid | Stop::Fuel) => Some(Expected::Invalid(None)),
         Err(Stop::Unknown) => None,
     }
 }
@@ -244,11 +385,13 @@ fn lift(m: &Memory<'_>) -> Result<Expected, Stop> {
     if ptr % 4 != 0 {
         return Err(Stop::Invalid);
     }
+    let size = m.version.finding_size();
     // The whole list must lie in memory before any element is read.
-    m.bytes(ptr, u64::from(len) * u64::from(FINDING_SIZE))?;
+    m.bytes(ptr, u64::from(len) * u64::from(size))?;
+    m.fuel_slack.set(u64::from(len) * FINDING_FUEL_MAX);
     let mut findings = Vec::new();
     for i in 0..len {
-        let f = ptr + i * FINDING_SIZE;
+        let f = ptr + i * size;
         // The module's rule id is lifted (so it must be valid), then replaced by the host.
         m.string(f)?;
         let severity = match m.u8(f + 8)? {
@@ -268,6 +411,10 @@ fn lift(m: &Memory<'_>) -> Result<Expected, Stop> {
             }),
             _ => return Err(Stop::Invalid),
         };
+        let redact = match m.version {
+            Version::V0_1 => Vec::new(),
+            Version::V0_2 => m.strings(f + 72)?,
+        };
         findings.push(Finding {
             rule_id: ID.to_owned(),
             severity,
@@ -275,11 +422,12 @@ fn lift(m: &Memory<'_>) -> Result<Expected, Stop> {
             path,
             hint,
             subject,
-            redact: Vec::new(),
+            redact,
             suppressed: false,
         });
     }
-    // The host's checks, in its order: the count, then each finding's message, hint, path.
+    // The host's checks, in its order: the count, then each finding's message, hint, path, and
+    // its redact list.
     if findings.len() > MAX_FINDINGS {
         return Ok(Expected::Invalid(None));
     }
@@ -295,6 +443,11 @@ fn lift(m: &Memory<'_>) -> Result<Expected, Stop> {
                     text.len()
                 ))));
             }
+        }
+        if f.redact.len() > MAX_REDACT || f.redact.iter().any(|p| p.len() > MAX_TEXT) {
+            return Ok(Expected::Invalid(Some(
+                "a finding's redact list is too long".to_owned(),
+            )));
         }
     }
     Ok(Expected::Findings(findings))

@@ -178,6 +178,47 @@ fn garbage_results_are_refused() {
 }
 
 #[test]
+fn interface_0_2_modules_of_the_test_support_load_and_run() {
+    let engine = engine(500, 16 << 20);
+    let v0_2 = |behaviour| rule(behaviour).with_interface_version("0.2.0");
+    let component = v0_2(Behaviour::Findings(vec![]));
+    let loaded = engine
+        .load(&component.component(), Origin::Bytes("test".into()))
+        .unwrap();
+    assert_eq!(loaded.meta().interface, "0.2");
+    assert_eq!(loaded.meta().applies_to.len(), 1);
+    let findings = evaluate(
+        &engine,
+        &v0_2(Behaviour::Findings(vec![TestFinding {
+            severity: 2,
+            message: "m",
+            path: "spec.replicas",
+            hint: "h",
+        }])),
+    )
+    .unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].path, "spec.replicas");
+    assert!(findings[0].redact.is_empty());
+    // The request is read through its pointer: the object's length decides.
+    assert_eq!(
+        evaluate(&engine, &v0_2(Behaviour::DenyLongerThan(10)))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        evaluate(&engine, &v0_2(Behaviour::DenyLongerThan(10_000)))
+            .unwrap()
+            .is_empty()
+    );
+    let err = evaluate(&engine, &v0_2(Behaviour::Reject("bad input"))).unwrap_err();
+    assert!(matches!(err, EvalError::Rejected { .. }), "{err:?}");
+    let err = evaluate(&engine, &v0_2(Behaviour::WildPointer)).unwrap_err();
+    assert!(matches!(err, EvalError::Invalid { .. }), "{err:?}");
+}
+
+#[test]
 fn an_error_result_is_a_rejection() {
     let engine = engine(500, 16 << 20);
     let err = evaluate(&engine, &rule(Behaviour::Reject("bad input"))).unwrap_err();

@@ -1,7 +1,7 @@
 //! Test support (feature `test-support`):
-//! - rule components written in WAT against the real `ws3:policy@0.1` WIT, used by the engine's,
-//!   the linter's and the webhook's tests to exercise well-behaved, failing and hostile modules
-//!   without a wasm toolchain;
+//! - rule components written in WAT against the real `ws3:policy@0.1` and `@0.2` WIT, used by
+//!   the engine's, the linter's and the webhook's tests to exercise well-behaved, failing and
+//!   hostile modules without a wasm toolchain;
 //! - [`native`]: the harness rule crates test with, which runs a rule compiled into the test
 //!   binary through the engine's own request building, lookups and lint and admission semantics.
 
@@ -11,8 +11,10 @@ pub use native::{
     FakeCluster, NativeRule, admit, lint, lint_set, lint_set_with, native, rule_set, run,
 };
 
-/// The WIT this host runs, as text.
-const WIT: &str = include_str!("../../../wit/since_v0.1.0/policy.wit");
+/// The WIT of interface 0.1, as text.
+const WIT_V0_1: &str = include_str!("../../../wit/since_v0.1.0/policy.wit");
+/// The WIT of interface 0.2, as text.
+const WIT_V0_2: &str = include_str!("../../../wit/since_v0.2.0/policy.wit");
 
 /// Where the static data of a test module starts.
 const BASE: u32 = 1024;
@@ -49,7 +51,8 @@ pub enum Behaviour {
     /// per byte, at most [`HEX_RESULT_MAX`] bytes), the bytes are copied to [`HEX_RESULT_AT`], and
     /// that address is returned as the result, so the host lifts a result laid out by the
     /// caller: any discriminant, pointers, lengths and strings (the `module_result` fuzz target).
-    /// The module's heap starts after that region.
+    /// The module's heap starts after that region. The same in both interface versions (0.2
+    /// findings are 80 bytes, 0.1 findings 72).
     HexResult,
 }
 
@@ -75,7 +78,9 @@ pub struct TestRule {
     pub applies_to: Vec<(&'static str, &'static str)>,
     /// What `validate` does.
     pub behaviour: Behaviour,
-    /// The `ws3:policy` version the module claims.
+    /// The `ws3:policy` version the module claims. A `0.2.x` version builds a module of the
+    /// 0.2 shape (its metadata, its request passed by pointer, findings with an empty
+    /// `redact`); any other builds the 0.1 shape under that version (to test version checks).
     pub interface_version: &'static str,
     /// Whether `metadata` traps.
     pub trap_in_metadata: bool,
@@ -97,7 +102,8 @@ impl TestRule {
         }
     }
 
-    /// The same rule built against another interface version.
+    /// The same rule built against another interface version (see
+    /// [`TestRule::interface_version`]).
     #[must_use]
     pub fn with_interface_version(mut self, version: &'static str) -> Self {
         self.interface_version = version;
@@ -137,22 +143,52 @@ impl TestRule {
             Behaviour::Findings(f) => f.first().map_or(2, |f| f.severity),
             _ => 2,
         };
-        // rule-metadata: id, title, severity (u8, padded), applies-to, reads, rationale, docs.
-        let meta = img.words(&[
-            id.0,
-            id.1,
-            title.0,
-            title.1,
-            u32::from(severity),
-            kinds_at,
-            kinds.len() as u32,
-            0,
-            0,
-            rationale.0,
-            rationale.1,
-            docs.0,
-            docs.1,
-        ]);
+        let v0_2 = self.is_v0_2();
+        let meta = if v0_2 {
+            // scope: kind-ref, operations (flags: u8, padded); every operation.
+            let scopes: Vec<u32> = kinds
+                .iter()
+                .flat_map(|k| [k[0], k[1], k[2], k[3], 7])
+                .collect();
+            let scopes_at = img.words(&scopes);
+            // rule-metadata: id, title, severity (u8, padded), applies-to, workloads (flags,
+            // padded), exempt-namespaces, reads, rationale, docs.
+            img.words(&[
+                id.0,
+                id.1,
+                title.0,
+                title.1,
+                u32::from(severity),
+                scopes_at,
+                kinds.len() as u32,
+                0,
+                0,
+                0,
+                0,
+                0,
+                rationale.0,
+                rationale.1,
+                docs.0,
+                docs.1,
+            ])
+        } else {
+            // rule-metadata: id, title, severity (u8, padded), applies-to, reads, rationale, docs.
+            img.words(&[
+                id.0,
+                id.1,
+                title.0,
+                title.1,
+                u32::from(severity),
+                kinds_at,
+                kinds.len() as u32,
+                0,
+                0,
+                rationale.0,
+                rationale.1,
+                docs.0,
+                docs.1,
+            ])
+        };
         let findings = |img: &mut Image, list: &[TestFinding]| -> u32 {
             let strings: Vec<_> = list
                 .iter()
@@ -166,7 +202,8 @@ impl TestRule {
                 .collect();
             let mut words = Vec::new();
             for (f, (m, p, h)) in list.iter().zip(strings) {
-                // finding: rule-id, severity, message, path, hint, subject (option<object-ref>).
+                // finding: rule-id, severity, message, path, hint, subject (option<object-ref>),
+                // and in 0.2 redact (list<string>, empty).
                 words.extend([
                     id.0,
                     id.1,
@@ -180,6 +217,9 @@ impl TestRule {
                     0,
                 ]);
                 words.extend([0; 8]);
+                if v0_2 {
+                    words.extend([0; 2]);
+                }
             }
             let at = img.words(&words);
             img.words(&[0, at, list.len() as u32])
@@ -201,9 +241,9 @@ impl TestRule {
                     &mut img,
                     &[TestFinding { severity: 2, message: "deleting this is not allowed", path: "", hint: "keep it" }],
                 );
-                // operation (param 0) is delete (2), object absent (param 1 = 0), old object present.
+                // operation is delete (2), object absent, old object present.
                 format!(
-                    "(if (result i32) (i32.and (i32.eq (local.get 0) (i32.const 2)) (i32.and (i32.eqz (local.get 1)) (i32.eq (local.get 4) (i32.const 1)))) (then (i32.const {deny})) (else (i32.const {empty})))"
+                    "(if (result i32) (i32.and (i32.eq (local.get $op) (i32.const 2)) (i32.and (i32.eqz (local.get $has_object)) (i32.eq (local.get $has_old) (i32.const 1)))) (then (i32.const {deny})) (else (i32.const {empty})))"
                 )
             }
             Behaviour::DenyLongerThan(limit) => {
@@ -211,17 +251,17 @@ impl TestRule {
                     &mut img,
                     &[TestFinding { severity: 2, message: "the object is too long", path: "metadata", hint: "shorten it" }],
                 );
-                // object present (param 1 = 1) and its length (param 3) over the limit.
+                // object present and its length over the limit.
                 format!(
-                    "(if (result i32) (i32.and (i32.eq (local.get 1) (i32.const 1)) (i32.gt_u (local.get 3) (i32.const {limit}))) (then (i32.const {deny})) (else (i32.const {empty})))"
+                    "(if (result i32) (i32.and (i32.eq (local.get $has_object) (i32.const 1)) (i32.gt_u (local.get $object_len) (i32.const {limit}))) (then (i32.const {deny})) (else (i32.const {empty})))"
                 )
             }
             Behaviour::BadDiscriminant => format!("(i32.const {})", img.words(&[7, 0, 0])),
             Behaviour::WildPointer => format!("(i32.const {})", img.words(&[0, 0x7fff_0000, 5])),
-            // Bytes i of the region = hex digits 2i, 2i+1 of the object (param 2 its address,
-            // param 3 its length); a digit that is not 0-9 reads as a-f (garbage in, bytes out).
+            // Bytes i of the region = hex digits 2i, 2i+1 of the object; a digit that is not 0-9
+            // reads as a-f (garbage in, bytes out).
             Behaviour::HexResult => format!(
-                "(local.set $n (i32.shr_u (local.get 3) (i32.const 1)))
+                "(local.set $n (i32.shr_u (local.get $object_len) (i32.const 1)))
     (if (i32.gt_u (local.get $n) (i32.const {HEX_RESULT_MAX})) (then (local.set $n (i32.const {HEX_RESULT_MAX}))))
     (block $done
       (loop $copy
@@ -229,8 +269,8 @@ impl TestRule {
         (i32.store8
           (i32.add (i32.const {HEX_RESULT_AT}) (local.get $i))
           (i32.or
-            (i32.shl (call $digit (i32.load8_u (i32.add (local.get 2) (i32.shl (local.get $i) (i32.const 1))))) (i32.const 4))
-            (call $digit (i32.load8_u (i32.add (local.get 2) (i32.add (i32.shl (local.get $i) (i32.const 1)) (i32.const 1)))))))
+            (i32.shl (call $digit (i32.load8_u (i32.add (local.get $object) (i32.shl (local.get $i) (i32.const 1))))) (i32.const 4))
+            (call $digit (i32.load8_u (i32.add (local.get $object) (i32.add (i32.shl (local.get $i) (i32.const 1)) (i32.const 1)))))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $copy)))
     (i32.const {HEX_RESULT_AT})"
@@ -249,6 +289,26 @@ impl TestRule {
         }
         let heap = pages * 65536;
         let version = self.interface_version;
+        // The request: flat parameters in 0.1; in 0.2 (more than 16 flat values) a pointer to
+        // the record: operation (u8) at 0, kind at 4, name at 20, object (option<string>) at
+        // 28 (its string at 32), old-object at 40, namespace, settings, pod-template, context.
+        let (params, request) = if v0_2 {
+            (
+                "(param $request i32)",
+                "(local $op i32) (local $has_object i32) (local $object i32) (local $object_len i32) (local $has_old i32)
+    (local.set $op (i32.load8_u (local.get $request)))
+    (local.set $has_object (i32.load8_u offset=28 (local.get $request)))
+    (local.set $object (i32.load offset=32 (local.get $request)))
+    (local.set $object_len (i32.load offset=36 (local.get $request)))
+    (local.set $has_old (i32.load8_u offset=40 (local.get $request)))",
+            )
+        } else {
+            (
+                "(param $op i32) (param $has_object i32) (param $object i32) (param $object_len i32)
+    (param $has_old i32) (param i32 i32 i32 i32 i32 i32)",
+                "",
+            )
+        };
         format!(
             r#"(module
   (memory (export "memory") {mem_pages})
@@ -271,12 +331,18 @@ impl TestRule {
       (then (i32.and (i32.sub (local.get 0) (i32.const 48)) (i32.const 15)))
       (else (i32.and (i32.sub (local.get 0) (i32.const 87)) (i32.const 15)))))
   (func (export "ws3:policy/rule@{version}#validate")
-    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+    {params} (result i32)
     (local $i i32) (local $n i32)
+    {request}
     {body})
 )"#,
             mem_pages = pages + 1,
         )
+    }
+
+    /// Whether the module has the 0.2 shape.
+    fn is_v0_2(&self) -> bool {
+        self.interface_version.starts_with("0.2.")
     }
 }
 
@@ -312,15 +378,18 @@ impl Image {
     }
 }
 
-/// Turns a core module in WAT, written against `ws3:policy@<version>`, into a component.
+/// Turns a core module in WAT, written against `ws3:policy@<version>`, into a component: the
+/// 0.2 WIT for a `0.2.x` version, else the 0.1 WIT under that version.
 ///
 /// # Panics
 /// On invalid WAT: these are test fixtures.
 pub fn component_from_wat(wat: &str, version: &str) -> Vec<u8> {
-    let wit = WIT.replace(
-        "package ws3:policy@0.1.0;",
-        &format!("package ws3:policy@{version};"),
-    );
+    let (wit, package) = if version.starts_with("0.2.") {
+        (WIT_V0_2, "package ws3:policy@0.2.0;")
+    } else {
+        (WIT_V0_1, "package ws3:policy@0.1.0;")
+    };
+    let wit = wit.replace(package, &format!("package ws3:policy@{version};"));
     let mut resolve = wit_parser::Resolve::default();
     let pkg = resolve
         .push_str("policy.wit", &wit)
