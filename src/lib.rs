@@ -38,7 +38,7 @@ use std::{
 use rayon::prelude::*;
 use ws3_engine::{
     Config, Engine, EngineOptions, Finding, Limits, ObjectRef, Origin, RuleSet, Severity,
-    review::lint::{EntryError, FileSet},
+    review::lint::{Entry, EntryError, FileSet},
 };
 
 pub use crate::cli::{Console, run};
@@ -354,9 +354,7 @@ impl Linter {
                 Ok(entry) => {
                     // The object takes the set's view of it (effective namespace, rule JSON) at
                     // once: the JSON as written is not kept alongside.
-                    let entry = &set.entries()[entry];
-                    object.namespace.clone_from(&entry.namespace);
-                    object.json = entry.json.clone();
+                    object.json = set.entries()[entry].json.clone();
                     added.push(i);
                 }
                 Err(error) => {
@@ -432,12 +430,13 @@ impl Linter {
                 &format!(
                     "{} (reviewing {}, document {})",
                     failure.error,
-                    object.object_ref(),
+                    set.entries()[failure.object].object_ref(),
                     object.document
                 ),
             ));
         }
-        report.diagnostics = diagnostics(outcome.findings, &objects, &spans);
+        // The set's entries and the objects that joined it are in the same order.
+        report.diagnostics = diagnostics(outcome.findings, &objects, set.entries(), &spans);
         files.truncate(judged_files);
         report.files = files;
         report.timings.report = started.elapsed();
@@ -490,6 +489,7 @@ fn entry_problem(
 fn diagnostics(
     findings: Vec<(usize, Finding)>,
     objects: &[Object],
+    entries: &[Entry],
     spans: &HashMap<usize, Spans>,
 ) -> Vec<Diagnostic> {
     let none = Spans::default();
@@ -512,7 +512,7 @@ fn diagnostics(
                 hint: finding.hint,
                 file: object.file,
                 document: object.document,
-                object: object.object_ref(),
+                object: entries[i].object_ref(),
                 path: finding.path,
                 subject: finding.subject,
                 suppressed: finding.suppressed,

@@ -12,7 +12,7 @@
 
 use std::{ops::Range, sync::Arc};
 
-use ws3_engine::{KindRef, ObjectRef};
+use ws3_engine::KindRef;
 
 use crate::{
     error::{Notice, Problem, ProblemKind},
@@ -32,19 +32,9 @@ pub struct Object {
     pub document: usize,
     /// Its position in a `kind: List`'s `items`, from 0.
     pub item: Option<usize>,
-    /// `apiVersion`.
-    pub api_version: String,
-    /// `kind`.
-    pub kind: String,
-    /// Group and kind.
-    pub kind_ref: KindRef,
-    /// Its namespace: its own or the default; empty for cluster-scoped kinds (filled in from
-    /// the engine's file set).
-    pub namespace: String,
-    /// `metadata.name` (empty when it has none, e.g. with `generateName`).
-    pub name: String,
     /// The object as JSON: as written in the file until it joins the file set, then as rules
-    /// see it.
+    /// see it. What it is (kind, name, effective namespace) is the file set's to say
+    /// ([`ws3_engine::review::lint::Entry`]): objects do not keep copies.
     pub json: Arc<str>,
     /// Where it and its document are in its file.
     pub origin: Origin,
@@ -58,21 +48,6 @@ pub struct Object {
 }
 
 impl Object {
-    /// The object as findings name it.
-    pub fn object_ref(&self) -> ObjectRef {
-        ObjectRef {
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
-    }
-
-    /// Whether this is a core Secret, whose values are never shown.
-    pub fn is_secret(&self) -> bool {
-        self.kind_ref.is_secret()
-    }
-
     /// Where the object starts in its file.
     pub fn start(&self) -> Pos {
         self.origin.span.start
@@ -362,7 +337,7 @@ impl Ctx<'_> {
             };
             return Err(self.problem(root.span.start, format!("`{prefix}{field}` is empty")));
         }
-        let (mut name, mut namespace) = (None, None);
+        // Checked here to name the field in the file; the file set reads them from the JSON.
         if let Some(meta) = root.get("metadata").filter(|m| !m.is_null()) {
             if !matches!(meta.kind, NodeKind::Map(_)) {
                 return Err(self.problem(
@@ -373,14 +348,12 @@ impl Ctx<'_> {
                     ),
                 ));
             }
-            name = self.string_field(meta, "name", &format!("{prefix}metadata.name"))?;
-            namespace =
-                self.string_field(meta, "namespace", &format!("{prefix}metadata.namespace"))?;
+            self.string_field(meta, "name", &format!("{prefix}metadata.name"))?;
+            self.string_field(meta, "namespace", &format!("{prefix}metadata.namespace"))?;
         }
         let mut json = String::with_capacity(256);
         write_json(&mut json, &root);
-        let kind_ref = KindRef::from_type(api_version, kind);
-        let secret_values = if kind_ref.is_secret() {
+        let secret_values = if KindRef::from_type(api_version, kind).is_secret() {
             secret_value_spans(&root)
         } else {
             Vec::new()
@@ -389,11 +362,6 @@ impl Ctx<'_> {
             file: self.file_index,
             document: self.document,
             item,
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
-            kind_ref,
-            namespace: namespace.unwrap_or_default().to_owned(),
-            name: name.unwrap_or_default().to_owned(),
             json: Arc::from(json),
             origin: Origin {
                 span: root.span,
@@ -533,13 +501,25 @@ mod tests {
         let got: Vec<_> = out
             .objects
             .iter()
-            .map(|o| (o.kind.as_str(), o.name.as_str(), o.item, o.start().line))
+            .map(|o| {
+                let v: serde_json::Value = serde_json::from_str(&o.json).unwrap();
+                let name = v["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                (
+                    v["kind"].as_str().unwrap_or_default().to_owned(),
+                    name,
+                    o.item,
+                    o.start().line,
+                )
+            })
             .collect();
         assert_eq!(
             got,
             vec![
-                ("Service", "s", Some(0), 4),
-                ("Deployment", "d", Some(1), 7)
+                ("Service".to_owned(), "s".to_owned(), Some(0), 4),
+                ("Deployment".to_owned(), "d".to_owned(), Some(1), 7)
             ]
         );
         let out = objects(
