@@ -54,7 +54,7 @@ impl Object {
     }
 
     /// The object's node in its document's root: the root, or the `kind: List` item.
-    fn pick<'n>(&self, root: &'n Node) -> Option<&'n Node> {
+    pub fn node_in<'n>(&self, root: &'n Node) -> Option<&'n Node> {
         match self.item {
             None => Some(root),
             Some(i) => match &root.get("items")?.kind {
@@ -75,7 +75,7 @@ impl Object {
         let stream =
             yaml::parse_stream_with(file.text.get(start..end)?, &ExpansionBudget::default());
         let root = stream.documents.into_iter().next()?.root?;
-        let mut spans = Spans::new(self.pick(&root)?);
+        let mut spans = Spans::new(self.node_in(&root)?);
         spans.shift_lines(first - 1);
         (spans.span() == self.origin.span).then_some(spans)
     }
@@ -109,7 +109,7 @@ pub fn reread_spans(file: &SourceFile, objects: &[&Object]) -> Vec<Spans> {
                     .iter()
                     .find(|d| d.index == object.document)
                     .and_then(|d| d.root.as_ref())
-                    .and_then(|root| object.pick(root))
+                    .and_then(|root| object.node_in(root))
                     .map(Spans::new);
             }
         }
@@ -478,7 +478,7 @@ mod tests {
                     .find(|(i, _)| *i == object.document)
                     .expect("doc")
                     .1;
-                let node = object.pick(root).expect("node");
+                let node = object.node_in(root).expect("node");
                 assert_eq!(
                     spans,
                     &Spans::new(node),

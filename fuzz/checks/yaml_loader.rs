@@ -5,6 +5,8 @@
 
 use ws3_lint::{
     input::SourceFile,
+    locate::Spans,
+    objects::{Object, file_objects, reread_spans},
     yaml::{Node, NodeKind, Pos, Span, parse_stream, write_json},
 };
 
@@ -41,6 +43,25 @@ pub fn check(data: &[u8]) {
     }
     for (i, doc) in stream.documents.iter().enumerate() {
         assert_eq!(doc.index, i + 1, "documents are numbered from 1 in order");
+    }
+    // Placing a finding reads its object's document again (alone when it can): the spans must
+    // be the first parse's.
+    let objects = file_objects(0, &file, stream.documents.clone()).objects;
+    let objects: Vec<&Object> = objects.iter().collect();
+    for (object, spans) in objects.iter().zip(reread_spans(&file, &objects)) {
+        let node = stream
+            .documents
+            .iter()
+            .find(|d| d.index == object.document)
+            .and_then(|d| d.root.as_ref())
+            .and_then(|root| object.node_in(root))
+            .expect("an object's node is in its document");
+        assert_eq!(
+            spans,
+            Spans::new(node),
+            "document {}: the spans read again differ from the first parse's",
+            object.document
+        );
     }
     if let Some(e) = &stream.error {
         assert!(
