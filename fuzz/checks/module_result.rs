@@ -32,8 +32,9 @@
 //! redact entry the module wrote reaches the host's consumers unchanged, in order, none
 //! dropped), the same rejection message (truncated as the host documents), or `Invalid` for a
 //! bad discriminant, a misaligned or out-of-bounds list or string, invalid UTF-8, a text over
-//! [`MAX_TEXT`] (with the host's message naming the field and its length), or a redact list
-//! over its limits (with the host's message).
+//! [`MAX_TEXT`] (with the host's message naming the field and its length), a redact list
+//! over its limits (with the host's message), or a lift that copies more than
+//! [`MAX_RESULT_BYTES`] (with the host's message saying the result is too large).
 
 use std::{
     cell::Cell,
@@ -41,8 +42,8 @@ use std::{
 };
 
 use ws3_engine::{
-    Budget, Engine, EngineOptions, EvalError, Finding, KindRef, Limits, MAX_FINDINGS, MAX_TEXT,
-    NoObjects, ObjectRef, Operation, Origin, Request, Rule, Severity,
+    Budget, Engine, EngineOptions, EvalError, Finding, KindRef, Limits, MAX_FINDINGS,
+    MAX_RESULT_BYTES, MAX_TEXT, NoObjects, ObjectRef, Operation, Origin, Request, Rule, Severity,
     testing::{Behaviour, HEX_RESULT_AT, HEX_RESULT_MAX, TestRule},
 };
 
@@ -55,10 +56,11 @@ const HEAP: u32 = HEX_RESULT_AT + HEX_RESULT_MAX;
 /// (`instance.rs`, `check`).
 const MAX_REDACT: usize = 1024;
 
-/// What wasmtime lets one call copy out of a guest (its default "hostcall fuel", which the engine
-/// does not change): string bytes plus, per list, its length times the size of the host's
-/// element type. Past it the lift fails, so the host reports `Invalid`.
-const HOSTCALL_FUEL: u64 = 128 << 20;
+/// What wasmtime lets one call copy out of a guest: its "hostcall fuel", which the engine sets
+/// to [`MAX_RESULT_BYTES`] on every store. It counts string bytes plus, per list, its length
+/// times the size of the host's element type. Past it the lift fails, so the host reports
+/// `Invalid`.
+const HOSTCALL_FUEL: u64 = MAX_RESULT_BYTES as u64;
 /// An upper bound of the size of the host's Rust type for one finding (bindgen's `Finding`: six
 /// strings, four more in the subject, a severity, a `Vec<String>`: about 224 bytes).
 const FINDING_FUEL_MAX: u64 = 512;
@@ -358,7 +360,14 @@ fn reference(memory: &Memory<'_>) -> Option<Expected> {
     match lift(memory) {
         Ok(_) if memory.fuel.get() + memory.fuel_slack.get() > HOSTCALL_FUEL => None,
         Ok(expected) => Some(expected),
-        Err(Stop::Invalid | Stop::Fuel) => Some(Expected::Invalid(None)),
+        Err(Stop::Invalid) => Some(Expected::Invalid(None)),
+        // Wasmtime's count is at least the reference's, so it ran out no later, and nothing
+        // before that point was invalid (the reference reads in wasmtime's order).
+        Err(Stop::Fuel) => Some(Expected::Invalid(Some(format!(
+            "the result is too large: the host copies at most {} MiB out of a module in one \
+             call (its result, or the arguments of one lookup)",
+            MAX_RESULT_BYTES >> 20
+        )))),
         Err(Stop::Unknown) => None,
     }
 }

@@ -37,7 +37,9 @@ pub use error::{EngineError, EvalError, LoadError, Origin};
 pub use host::Lookups;
 pub use host::{NoObjects, ObjectSource};
 pub use instance::Instance;
-pub use rule::{MAX_FINDINGS, MAX_MODULE_BYTES, MAX_TEXT, Rule, SUPPORTED_INTERFACES};
+pub use rule::{
+    MAX_FINDINGS, MAX_MODULE_BYTES, MAX_RESULT_BYTES, MAX_TEXT, Rule, SUPPORTED_INTERFACES,
+};
 pub use ruleset::{
     ConfiguredRule, Registration, RegistrationRule, RuleSet, RuleSetError, RuleSetOptions,
     builtin_modules,

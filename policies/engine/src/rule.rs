@@ -197,6 +197,22 @@ fn check_interface(
 pub const MAX_FINDINGS: usize = 10_000;
 /// Longest message, hint or path accepted from a rule, in bytes.
 pub const MAX_TEXT: usize = 16 * 1024;
+/// Most bytes the host copies out of a module in one call: the whole result of `validate` or
+/// `metadata`, or the arguments of one `get-object` or `list-objects` lookup. It is wasmtime's
+/// "hostcall fuel", set on every store the engine makes (wasmtime's default is 128 MiB), and it
+/// counts what the host allocates while lifting: each string's bytes, and each list's length
+/// times the size of the host's element type (about 224 bytes for a finding, 24 for a `redact`
+/// entry). Past it the result is refused as [`EvalError::Invalid`](crate::EvalError::Invalid).
+///
+/// The per-finding limits ([`MAX_FINDINGS`], [`MAX_TEXT`], 1,024 `redact` entries) are checked
+/// only after the lift and bound each finding, not their sum: without this, a module can make the
+/// host copy tens of MiB from a few KiB of its memory (findings that all name the same long
+/// `redact` list), in every concurrent evaluation. 16 MiB is several times what a legitimate
+/// result needs: [`MAX_FINDINGS`] findings of a few hundred bytes of text each are about 5 MiB
+/// with their records, and metadata (docs at most 256 KiB) and lookup arguments (a kind, a
+/// namespace, a name) are far smaller. Data the host passes *to* a module (the request, the
+/// objects a lookup returns) is not counted.
+pub const MAX_RESULT_BYTES: usize = 16 << 20;
 
 pub(crate) fn validate_meta(meta: &RuleMeta) -> Result<(), String> {
     let id_ok = !meta.id.is_empty()

@@ -8,9 +8,9 @@ use std::{
 };
 
 use ws3_engine::{
-    Budget, Engine, EngineOptions, EvalError, KindRef, Limits, LoadError, NoObjects, Operation,
-    Origin, Request, Severity,
-    testing::{Behaviour, TestFinding, TestRule},
+    Budget, Engine, EngineOptions, EvalError, KindRef, Limits, LoadError, MAX_RESULT_BYTES,
+    MAX_TEXT, NoObjects, Operation, Origin, Request, Severity,
+    testing::{Behaviour, HEX_RESULT_AT, HEX_RESULT_MAX, TestFinding, TestRule},
 };
 
 fn rule(behaviour: Behaviour) -> TestRule {
@@ -397,4 +397,84 @@ fn offline_budgets_are_fuel_not_time() {
         );
     }
     assert!(evaluate(&engine, &ok_empty()).unwrap().is_empty());
+}
+
+/// A 0.2 result of one finding whose `redact` list has `entries` entries, all the same
+/// `MAX_TEXT` bytes of zeros: a few KiB of module memory for `entries` × 16 KiB to copy. Laid
+/// out for [`Behaviour::HexResult`] (see `fuzz/checks/module_result.rs` for the layout) and
+/// returned as the object's JSON in hex.
+fn redact_heavy_result(entries: u32) -> String {
+    let at = HEX_RESULT_AT;
+    let (finding, list, text) = (at + 0x10, at + 0x100, at + 0x4000);
+    let text_len = u32::try_from(MAX_TEXT).unwrap();
+    assert!(
+        text + text_len <= at + HEX_RESULT_MAX,
+        "the text lies in the zeroed region"
+    );
+    assert!(list + 8 * entries <= text, "the list ends before the text");
+    let mut bytes = vec![0u8; (list + 8 * entries - at) as usize];
+    let mut put = |addr: u32, value: u32| {
+        let i = (addr - at) as usize;
+        bytes[i..i + 4].copy_from_slice(&value.to_le_bytes());
+    };
+    // `ok`, one finding; every string but the redact entries empty, no subject.
+    put(at + 4, finding);
+    put(at + 8, 1);
+    put(finding + 8, 2); // severity: error
+    put(finding + 72, list);
+    put(finding + 76, entries);
+    for i in 0..entries {
+        put(list + 8 * i, text);
+        put(list + 8 * i + 4, text_len);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The host's per-finding checks come after wasmtime has copied the result out of the module;
+/// what bounds the whole copy is `MAX_RESULT_BYTES`. A result just past it is refused with a
+/// typed error naming the rule, one just under it is accepted, and the refusal leaves nothing
+/// behind.
+#[test]
+fn a_result_too_large_to_copy_is_refused() {
+    // A finding of `MAX_RESULT_BYTES / MAX_TEXT` redact entries of `MAX_TEXT` bytes is within the
+    // per-finding limits (1,024 entries) yet copies more than `MAX_RESULT_BYTES` (24 bytes more
+    // per entry for the host's `String`s).
+    let past = u32::try_from(MAX_RESULT_BYTES / MAX_TEXT).unwrap();
+    assert!(past <= 1024, "within the host's redact limit");
+    // A few entries fewer: under by more than the finding record's own size.
+    let under = past - 4;
+    let engine = engine(5_000, 16 << 20);
+    let rule = engine
+        .load(
+            &rule(Behaviour::HexResult)
+                .with_interface_version("0.2.0")
+                .component(),
+            Origin::Bytes("test".into()),
+        )
+        .unwrap();
+    let run = |entries: u32| {
+        let object = redact_heavy_result(entries);
+        let request = Request {
+            object: Some(&object),
+            ..request()
+        };
+        rule.evaluate(&engine, Arc::new(NoObjects), &request)
+    };
+    for _ in 0..2 {
+        let err = run(past).unwrap_err();
+        let EvalError::Invalid { rule: id, message } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(id, "adversarial");
+        assert!(!err.poisons_instance());
+        assert_eq!(
+            message,
+            "the result is too large: the host copies at most 16 MiB out of a module in one \
+             call (its result, or the arguments of one lookup)"
+        );
+        let findings = run(under).unwrap();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].redact.len(), under as usize);
+        assert!(findings[0].redact.iter().all(|p| p.len() == MAX_TEXT));
+    }
 }
