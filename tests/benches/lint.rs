@@ -517,7 +517,18 @@ fn per_rule(root: &Path, extra: &[PathBuf], rules: &[String]) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing to configure.
+    // `cargo bench` passes `--bench`; nothing to configure. `WS3_BENCH_WRITE_CORPUS=<dir>` only
+    // writes the corpus there (`WS3_BENCH_DOCS` documents, default 10,000), to profile the CLI
+    // on it.
+    if let Some(out) = std::env::var_os("WS3_BENCH_WRITE_CORPUS") {
+        let want: usize = std::env::var("WS3_BENCH_DOCS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(NAMESPACES * APPS_PER_NAMESPACE * DOCS_PER_APP);
+        let docs = generate(Path::new(&out), want / (APPS_PER_NAMESPACE * DOCS_PER_APP));
+        println!("wrote {docs} documents to {}", Path::new(&out).display());
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let docs = generate(dir.path(), NAMESPACES);
     let bytes = input_bytes(dir.path());
