@@ -58,6 +58,26 @@ impl Entry {
     }
 }
 
+/// An object made ready to join a file set ([`FileSet::prepare`]), for [`FileSet::insert`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    entry: Entry,
+    /// Its context view, when some rule reads its kind.
+    view: Option<Arc<str>>,
+}
+
+impl Prepared {
+    /// Its effective namespace: its own or the default; empty for cluster-scoped kinds.
+    pub fn namespace(&self) -> &str {
+        &self.entry.namespace
+    }
+
+    /// The JSON rules see: without bookkeeping, with the effective namespace.
+    pub fn json(&self) -> &Arc<str> {
+        &self.entry.json
+    }
+}
+
 /// Why an object cannot join a file set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
@@ -111,7 +131,17 @@ impl FileSet {
     }
 
     /// Adds an object given as JSON; `judged: false` makes it context only. Returns its index.
+    /// [`Self::prepare`] then [`Self::insert`].
     pub fn add(&mut self, json: &str, judged: bool) -> Result<usize, EntryError> {
+        let prepared = self.prepare(json)?;
+        self.insert(prepared, judged)
+    }
+
+    /// What an object given as JSON means to this set (its kind, effective namespace, the JSON
+    /// rules see and its context view), without adding it: the costly, per-object half of
+    /// [`Self::add`], which needs only `&self`, so objects can be prepared on many threads and
+    /// inserted in order afterwards.
+    pub fn prepare(&self, json: &str) -> Result<Prepared, EntryError> {
         let meta = ObjectMeta::read(json);
         if meta.api_version.is_empty() {
             return Err(EntryError::Missing("apiVersion"));
@@ -126,43 +156,65 @@ impl FileSet {
             &meta.name,
             &self.default_namespace,
         );
-        if !meta.name.is_empty() {
-            let key = (kind.clone(), placement.namespace.clone(), meta.name.clone());
-            if let Some(&first) = self.names.get(&key) {
-                return Err(EntryError::Duplicate {
-                    kind: kind.kind.clone(),
-                    namespace: placement.namespace,
-                    name: meta.name,
-                    first,
-                });
-            }
-            self.names.insert(key, self.entries.len());
-        }
         // The effective namespace goes into the JSON rules see, so that what a rule reads of the
         // object and what lookups answer agree.
         let inject = (!placement.namespace.is_empty() && placement.namespace != meta.namespace)
             .then_some(placement.namespace.as_str());
         let json: Arc<str> = Arc::from(rule_view_in(json, inject));
-        if self.read.contains(&kind)
-            && let Some(view) = context::view(&kind, &json, &self.pod_templates)
-        {
+        let view = if self.read.contains(&kind) {
+            context::view(&kind, &json, &self.pod_templates).map(Arc::from)
+        } else {
+            None
+        };
+        Ok(Prepared {
+            entry: Entry {
+                kind,
+                api_version: meta.api_version,
+                name: meta.name,
+                namespace: placement.namespace,
+                request_namespace: placement.request_namespace,
+                json,
+                controller: meta.controller,
+                judged: true,
+            },
+            view,
+        })
+    }
+
+    /// Adds a [`Self::prepare`]d object; `judged: false` makes it context only. Returns its
+    /// index, or the first definition of the same kind, namespace and name.
+    pub fn insert(&mut self, prepared: Prepared, judged: bool) -> Result<usize, EntryError> {
+        let Prepared { mut entry, view } = prepared;
+        if !entry.name.is_empty() {
+            let key = (
+                entry.kind.clone(),
+                entry.namespace.clone(),
+                entry.name.clone(),
+            );
+            match self.names.entry(key) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    return Err(EntryError::Duplicate {
+                        kind: entry.kind.kind,
+                        namespace: entry.namespace,
+                        name: entry.name,
+                        first: *first.get(),
+                    });
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(self.entries.len());
+                }
+            }
+        }
+        if let Some(view) = view {
             Arc::make_mut(&mut self.index).insert(
-                kind.clone(),
-                &placement.namespace,
-                &meta.name,
-                Arc::from(view),
+                entry.kind.clone(),
+                &entry.namespace,
+                &entry.name,
+                view,
             );
         }
-        self.entries.push(Entry {
-            kind,
-            api_version: meta.api_version,
-            name: meta.name,
-            namespace: placement.namespace,
-            request_namespace: placement.request_namespace,
-            json,
-            controller: meta.controller,
-            judged,
-        });
+        entry.judged = judged;
+        self.entries.push(entry);
         Ok(self.entries.len() - 1)
     }
 
