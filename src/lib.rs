@@ -29,12 +29,12 @@ pub mod objects;
 pub mod redact;
 pub mod yaml;
 
-use std::{path::PathBuf, time::Instant};
+use std::{path::PathBuf, sync::Arc, time::Instant};
 
 use rayon::prelude::*;
 use ws3_engine::{
     Config, Engine, EngineOptions, Finding, Limits, ObjectRef, Origin, RuleSet, Severity,
-    review::lint::{EntryError, FileSet},
+    review::lint::{EntryError, FileSet, Prepared},
 };
 
 pub use crate::cli::{Console, run};
@@ -337,20 +337,13 @@ impl Linter {
         let mut files = files;
         files.extend(context);
         let started = Instant::now();
-        let mut objects = load_objects(&files, options.jobs, &mut report);
         let mut set = FileSet::new(&self.rules, &options.default_namespace);
+        let (mut objects, prepared) = load_objects(&files, &set, options.jobs, &mut report);
         let mut added = Vec::with_capacity(objects.len());
-        for i in 0..objects.len() {
-            let object = &mut objects[i];
-            match set.add(&object.json, object.file < judged_files) {
-                Ok(entry) => {
-                    // The object takes the set's view of it (effective namespace, rule JSON) at
-                    // once: the JSON as written is not kept alongside.
-                    let entry = &set.entries()[entry];
-                    object.namespace.clone_from(&entry.namespace);
-                    object.json = entry.json.clone();
-                    added.push(i);
-                }
+        for (i, prepared) in prepared.into_iter().enumerate() {
+            let inserted = prepared.and_then(|p| set.insert(p, objects[i].file < judged_files));
+            match inserted {
+                Ok(_) => added.push(i),
                 Err(error) => {
                     let first = match &error {
                         EntryError::Duplicate { first, .. } => Some(&objects[added[*first]]),
@@ -509,10 +502,16 @@ fn diagnostics(findings: Vec<(usize, Finding)>, objects: &[Object]) -> Vec<Diagn
     out
 }
 
-/// Parses every file (on up to `jobs` threads) and collects their objects in input order.
-/// Problems of context files are reported too: a broken context file would otherwise hide
-/// objects the lookups need.
-fn load_objects(files: &[SourceFile], jobs: usize, report: &mut Report) -> Vec<Object> {
+/// Parses every file (on up to `jobs` threads) and collects their objects in input order, each
+/// with what `set` makes of it ([`FileSet::prepare`]; an object that `set` can take already
+/// holds its effective namespace and the JSON rules see). Problems of context files are
+/// reported too: a broken context file would otherwise hide objects the lookups need.
+fn load_objects(
+    files: &[SourceFile],
+    set: &FileSet,
+    jobs: usize,
+    report: &mut Report,
+) -> (Vec<Object>, Vec<Result<Prepared, EntryError>>) {
     // One budget for the whole file set: anchors and aliases cannot multiply memory by
     // spreading over many documents or files.
     let budget = yaml::ExpansionBudget::default();
@@ -535,10 +534,24 @@ fn load_objects(files: &[SourceFile], jobs: usize, report: &mut Report) -> Vec<O
                 },
             );
         }
-        out
+        // The object takes the set's view of it at once: the JSON as written is not kept
+        // alongside.
+        let prepared = out
+            .objects
+            .iter_mut()
+            .map(|object| {
+                let prepared = set.prepare(&object.json);
+                if let Ok(p) = &prepared {
+                    object.namespace = p.namespace().to_owned();
+                    object.json = Arc::clone(p.json());
+                }
+                prepared
+            })
+            .collect::<Vec<_>>();
+        (out, prepared)
     };
     let jobs = jobs.clamp(1, files.len().max(1));
-    let results: Vec<objects::FileObjects> = match rayon::ThreadPoolBuilder::new()
+    let results: Vec<(objects::FileObjects, Vec<_>)> = match rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
     {
@@ -546,10 +559,12 @@ fn load_objects(files: &[SourceFile], jobs: usize, report: &mut Report) -> Vec<O
         _ => files.iter().enumerate().map(parse).collect(),
     };
     let mut all = Vec::new();
-    for mut r in results {
+    let mut prepared = Vec::new();
+    for (mut r, mut p) in results {
         all.append(&mut r.objects);
+        prepared.append(&mut p);
         report.problems.append(&mut r.problems);
         report.notices.append(&mut r.notices);
     }
-    all
+    (all, prepared)
 }
