@@ -148,7 +148,7 @@ fn lint_command<R: Read, O: Write, E: Write>(
         .map_err(Error::Output)?;
     console.stdout.flush().map_err(Error::Output)?;
     let status = report.status(fail_on);
-    // Freeing every object takes a while (about 5% of a large run): the answer does not wait
+    // Freeing every object takes a while (some 15 ms of 10,000 objects): the answer does not wait
     // for it. A process that ends first never frees them, which is what the OS is for.
     std::thread::spawn(move || drop(report));
     Ok(status)
