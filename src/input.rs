@@ -23,6 +23,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use rayon::prelude::*;
 pub use ws3_engine::files::MAX_FILE_BYTES;
 use ws3_engine::files::{file_type_name, read_capped, read_regular_file};
 
@@ -330,33 +331,73 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 /// Reads the inputs: regular files and standard input, at most [`MAX_FILE_BYTES`] each.
 /// Unreadable, special, oversized and non-UTF-8 files become problems naming them.
 pub fn read(inputs: &[Input], stdin: &mut dyn Read) -> (Vec<SourceFile>, Vec<Problem>) {
+    read_on(inputs, stdin, 1)
+}
+
+/// [`read`] on up to `jobs` threads, with the same result: files and problems in input order.
+/// Standard input is read first, on the calling thread.
+pub fn read_on(
+    inputs: &[Input],
+    stdin: &mut dyn Read,
+    jobs: usize,
+) -> (Vec<SourceFile>, Vec<Problem>) {
+    let stdin: Vec<Option<std::io::Result<Vec<u8>>>> = inputs
+        .iter()
+        .map(|input| (*input == Input::Stdin).then(|| read_capped(&mut *stdin, MAX_FILE_BYTES)))
+        .collect();
+    let load = |(input, stdin): (&Input, Option<std::io::Result<Vec<u8>>>)| match (input, stdin) {
+        (Input::File(path), _) => text(shown(path), read_regular_file(path, MAX_FILE_BYTES)),
+        // Read above, in input order.
+        (Input::Stdin, bytes) => text(
+            STDIN_NAME.to_owned(),
+            bytes.unwrap_or_else(|| Ok(Vec::new())),
+        ),
+    };
+    let jobs = jobs.clamp(1, inputs.len().max(1));
+    let loaded: Vec<Loaded> = match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+        Ok(pool) if jobs > 1 => pool.install(|| {
+            inputs
+                .par_iter()
+                .zip(stdin.into_par_iter())
+                .map(load)
+                .collect()
+        }),
+        _ => inputs.iter().zip(stdin).map(load).collect(),
+    };
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    for input in inputs {
-        let (name, bytes) = match input {
-            Input::Stdin => (
-                STDIN_NAME.to_owned(),
-                read_capped(&mut *stdin, MAX_FILE_BYTES),
-            ),
-            Input::File(path) => (shown(path), read_regular_file(path, MAX_FILE_BYTES)),
-        };
-        match bytes {
-            Err(e) => problems.push(Problem::io(name, format!("cannot read: {}", io_reason(&e)))),
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => files.push(SourceFile::new(name, text)),
-                Err(e) => {
-                    let at = e.utf8_error().valid_up_to();
-                    let line = SourceFile::new("", String::from_utf8_lossy(&e.as_bytes()[..at]))
-                        .line_count();
-                    let mut p = Problem::io(name, "not UTF-8 text");
-                    p.kind = ProblemKind::Syntax;
-                    p.line = Some(line);
-                    problems.push(p);
-                }
-            },
+    for loaded in loaded {
+        match loaded {
+            Loaded::File(file) => files.push(file),
+            Loaded::Problem(problem) => problems.push(problem),
         }
     }
     (files, problems)
+}
+
+/// One input read: a file, or why it cannot be linted.
+enum Loaded {
+    File(SourceFile),
+    Problem(Problem),
+}
+
+/// A file from its bytes as read, or the problem that it cannot be read or is not UTF-8.
+fn text(name: String, bytes: std::io::Result<Vec<u8>>) -> Loaded {
+    match bytes {
+        Err(e) => Loaded::Problem(Problem::io(name, format!("cannot read: {}", io_reason(&e)))),
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Loaded::File(SourceFile::new(name, text)),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let line =
+                    SourceFile::new("", String::from_utf8_lossy(&e.as_bytes()[..at])).line_count();
+                let mut p = Problem::io(name, "not UTF-8 text");
+                p.kind = ProblemKind::Syntax;
+                p.line = Some(line);
+                Loaded::Problem(p)
+            }
+        },
+    }
 }
 
 #[cfg(test)]

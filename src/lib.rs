@@ -32,13 +32,14 @@ pub mod yaml;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     path::PathBuf,
+    sync::Arc,
     time::Instant,
 };
 
 use rayon::prelude::*;
 use ws3_engine::{
     Config, Engine, EngineOptions, Finding, Limits, ObjectRef, Origin, RuleSet, Severity,
-    review::lint::{Entry, EntryError, FileSet},
+    review::lint::{EntryError, FileSet, Prepared},
 };
 
 pub use crate::cli::{Console, run};
@@ -345,29 +346,31 @@ impl Linter {
         let mut files = files;
         files.extend(context);
         let started = Instant::now();
-        let mut objects = load_objects(&files, options.jobs, &mut report);
         let mut set = FileSet::new(&self.rules, &options.default_namespace);
-        let mut added = Vec::with_capacity(objects.len());
-        for i in 0..objects.len() {
-            let object = &mut objects[i];
-            match set.add(&object.json, object.file < judged_files) {
-                Ok(entry) => {
-                    // The object takes the set's view of it (effective namespace, rule JSON) at
-                    // once: the JSON as written is not kept alongside.
-                    object.json = set.entries()[entry].json.clone();
-                    added.push(i);
-                }
-                Err(error) => {
-                    let first = match &error {
-                        EntryError::Duplicate { first, .. } => Some(&objects[added[*first]]),
-                        EntryError::Missing(_) => None,
-                    };
-                    report
-                        .problems
-                        .push(entry_problem(&files, &objects[i], first, &error));
+        let parsed = load_objects(&files, &set, options.jobs);
+        let total = parsed.iter().map(|(f, _)| f.objects.len()).sum();
+        set.reserve(total);
+        // The objects that join the set, in its order (an entry's index is its object's).
+        let mut objects: Vec<Object> = Vec::with_capacity(total);
+        let mut refused = Vec::new();
+        // File by file, so that what was prepared is freed as it is inserted.
+        for (mut file, prepared) in parsed {
+            report.problems.append(&mut file.problems);
+            report.notices.append(&mut file.notices);
+            for (object, prepared) in file.objects.into_iter().zip(prepared) {
+                match prepared.and_then(|p| set.insert(p, object.file < judged_files)) {
+                    Ok(_) => objects.push(object),
+                    Err(error) => {
+                        let first = match &error {
+                            EntryError::Duplicate { first, .. } => Some(&objects[*first]),
+                            EntryError::Missing(_) => None,
+                        };
+                        refused.push(entry_problem(&files, &object, first, &error));
+                    }
                 }
             }
         }
+        report.problems.append(&mut refused);
         // Context files are read for lookups only, and best effort: a repository holds YAML that
         // is not Kubernetes (CI workflows, Helm values, `.pre-commit-config.yaml`), so what cannot
         // be read as objects there costs a notice, not a failed check.
@@ -387,13 +390,6 @@ impl Linter {
                 message: format!("context file skipped: {}", p.message),
             }));
         }
-        // The objects that joined the set, in its order.
-        let mut joined = vec![false; objects.len()];
-        for &i in &added {
-            joined[i] = true;
-        }
-        let mut joined = joined.into_iter();
-        objects.retain(|_| joined.next().unwrap_or(false));
         let objects = objects;
         report.timings.load = started.elapsed();
         let started = Instant::now();
@@ -401,16 +397,21 @@ impl Linter {
         report.timings.evaluate = started.elapsed();
         let started = Instant::now();
         report.calls = outcome.calls;
-        let spans = field_spans(
-            &files,
-            &objects,
-            outcome
-                .findings
-                .iter()
-                .map(|(i, _)| *i)
-                .chain(outcome.failures.iter().map(|f| f.object)),
-            options.jobs,
-        );
+        let named: BTreeSet<usize> = outcome
+            .findings
+            .iter()
+            .map(|(i, _)| *i)
+            .chain(outcome.failures.iter().map(|f| f.object))
+            .collect();
+        // What findings name of their objects: the set's entries and the objects that joined it
+        // are in the same order. The rest of the set (entries, names, context views) is freed
+        // before the findings' documents are read again, which can then reuse its memory.
+        let refs: HashMap<usize, ObjectRef> = named
+            .iter()
+            .map(|&i| (i, set.entries()[i].object_ref()))
+            .collect();
+        drop(set);
+        let spans = field_spans(&files, &objects, &named, options.jobs);
         for failure in &outcome.failures {
             let object = &objects[failure.object];
             let file = &files[object.file];
@@ -430,13 +431,12 @@ impl Linter {
                 &format!(
                     "{} (reviewing {}, document {})",
                     failure.error,
-                    set.entries()[failure.object].object_ref(),
+                    refs[&failure.object], // `refs` names every object a rule failed on
                     object.document
                 ),
             ));
         }
-        // The set's entries and the objects that joined it are in the same order.
-        report.diagnostics = diagnostics(outcome.findings, &objects, set.entries(), &spans);
+        report.diagnostics = diagnostics(outcome.findings, &objects, &refs, &spans);
         files.truncate(judged_files);
         report.files = files;
         report.timings.report = started.elapsed();
@@ -489,7 +489,7 @@ fn entry_problem(
 fn diagnostics(
     findings: Vec<(usize, Finding)>,
     objects: &[Object],
-    entries: &[Entry],
+    refs: &HashMap<usize, ObjectRef>,
     spans: &HashMap<usize, Spans>,
 ) -> Vec<Diagnostic> {
     let none = Spans::default();
@@ -512,7 +512,8 @@ fn diagnostics(
                 hint: finding.hint,
                 file: object.file,
                 document: object.document,
-                object: entries[i].object_ref(),
+                // `refs` names every object with a finding.
+                object: refs[&i].clone(),
                 path: finding.path,
                 subject: finding.subject,
                 suppressed: finding.suppressed,
@@ -533,16 +534,16 @@ fn diagnostics(
     out
 }
 
-/// The spans of the fields of the objects `wanted` (indexes into `objects`, repeats allowed),
-/// read again from their files on up to `jobs` threads: see [`objects::reread_spans`].
+/// The spans of the fields of the objects `wanted` (indexes into `objects`), read again from
+/// their files on up to `jobs` threads: see [`objects::reread_spans`].
 fn field_spans(
     files: &[SourceFile],
     objects: &[Object],
-    wanted: impl Iterator<Item = usize>,
+    wanted: &BTreeSet<usize>,
     jobs: usize,
 ) -> HashMap<usize, Spans> {
     let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in wanted.collect::<BTreeSet<usize>>() {
+    for &i in wanted {
         by_file.entry(objects[i].file).or_default().push(i);
     }
     let by_file: Vec<(usize, Vec<usize>)> = by_file.into_iter().collect();
@@ -563,10 +564,15 @@ fn field_spans(
     read.into_iter().flatten().collect()
 }
 
-/// Parses every file (on up to `jobs` threads) and collects their objects in input order.
-/// Problems of context files are reported too: a broken context file would otherwise hide
-/// objects the lookups need.
-fn load_objects(files: &[SourceFile], jobs: usize, report: &mut Report) -> Vec<Object> {
+/// Parses every file (on up to `jobs` threads): for each file in input order, its objects and
+/// problems, and what `set` makes of each object ([`FileSet::prepare`]; an object that `set`
+/// can take already holds the JSON rules see). Problems of context files are reported too: a
+/// broken context file would otherwise hide objects the lookups need.
+fn load_objects(
+    files: &[SourceFile],
+    set: &FileSet,
+    jobs: usize,
+) -> Vec<(objects::FileObjects, Vec<Result<Prepared, EntryError>>)> {
     // One budget for the whole file set: anchors and aliases cannot multiply memory by
     // spreading over many documents or files.
     let budget = yaml::ExpansionBudget::default();
@@ -589,22 +595,24 @@ fn load_objects(files: &[SourceFile], jobs: usize, report: &mut Report) -> Vec<O
                 },
             );
         }
-        out
+        // The object takes the set's view of it at once: the JSON as written is not kept
+        // alongside.
+        let prepared = out
+            .objects
+            .iter_mut()
+            .map(|object| {
+                let prepared = set.prepare(&object.json);
+                if let Ok(p) = &prepared {
+                    object.json = Arc::clone(p.json());
+                }
+                prepared
+            })
+            .collect::<Vec<_>>();
+        (out, prepared)
     };
     let jobs = jobs.clamp(1, files.len().max(1));
-    let results: Vec<objects::FileObjects> = match rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-    {
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
         Ok(pool) if jobs > 1 => pool.install(|| files.par_iter().enumerate().map(parse).collect()),
         _ => files.iter().enumerate().map(parse).collect(),
-    };
-    // Exactly as many as there are: a run keeps them all until its report is written.
-    let mut all = Vec::with_capacity(results.iter().map(|r| r.objects.len()).sum());
-    for mut r in results {
-        all.append(&mut r.objects);
-        report.problems.append(&mut r.problems);
-        report.notices.append(&mut r.notices);
     }
-    all
 }

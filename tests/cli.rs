@@ -1176,3 +1176,49 @@ fn context_files_answer_lookups_and_are_not_judged() {
         stderr(&verbose)
     );
 }
+
+#[test]
+fn objects_defined_twice_are_errors_naming_the_first_on_any_number_of_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_map = |name: &str, namespace: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n{namespace}data:\n  LOG_LEVEL: debug\n"
+        )
+    };
+    for i in 0..30 {
+        let mut text = config_map(&format!("cm-{i}"), "  namespace: app\n");
+        if i % 10 == 9 {
+            // Again, in the same namespace: kubectl would apply it over the first.
+            text.push_str("---\n");
+            text.push_str(&config_map("cm-3", "  namespace: app\n"));
+        }
+        if i == 25 {
+            // The default namespace, given and not: the same object.
+            text.push_str("---\n");
+            text.push_str(&config_map("plain", ""));
+            text.push_str("---\n");
+            text.push_str(&config_map("plain", "  namespace: default\n"));
+        }
+        std::fs::write(dir.path().join(format!("{i:02}.yaml")), text).unwrap();
+    }
+    let one = run_in(dir.path(), &["--no-color", "-j", "1", "."]);
+    let two = run_in(dir.path(), &["--no-color", "-j", "2", "."]);
+    assert_eq!(code(&one), 2);
+    let err = stderr(&one);
+    let twice: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("defined twice"))
+        .collect();
+    assert_eq!(
+        twice,
+        [
+            "./09.yaml:9:1: error: document 2: ConfigMap app/cm-3 is defined twice; first defined in ./03.yaml:1 (document 1); kubectl would apply the second over the first",
+            "./19.yaml:9:1: error: document 2: ConfigMap app/cm-3 is defined twice; first defined in ./03.yaml:1 (document 1); kubectl would apply the second over the first",
+            "./25.yaml:16:1: error: document 3: ConfigMap default/plain is defined twice; first defined in ./25.yaml:9 (document 2); kubectl would apply the second over the first",
+            "./29.yaml:9:1: error: document 2: ConfigMap app/cm-3 is defined twice; first defined in ./03.yaml:1 (document 1); kubectl would apply the second over the first",
+        ],
+        "{err}"
+    );
+    assert_eq!(stderr(&two), err);
+    assert_eq!(stdout(&two), stdout(&one));
+}

@@ -97,8 +97,8 @@ fn lint_command<R: Read, O: Write, E: Write>(
         jobs: args.jobs.map_or_else(default_jobs, usize::from),
     };
     let found = input::discover(&args.paths);
-    let (files, read_problems) = input::read(&found.inputs, &mut console.stdin);
-    let (context, context_notices) = context_files(args, &files)?;
+    let (files, read_problems) = input::read_on(&found.inputs, &mut console.stdin, options.jobs);
+    let (context, context_notices) = context_files(args, &files, options.jobs)?;
     let mut report = linter.lint_with_context(files, context, &options);
     report
         .problems
@@ -147,7 +147,11 @@ fn lint_command<R: Read, O: Write, E: Write>(
         .emit(&report, &emit_options, &mut console.stdout)
         .map_err(Error::Output)?;
     console.stdout.flush().map_err(Error::Output)?;
-    Ok(report.status(fail_on))
+    let status = report.status(fail_on);
+    // Freeing every object takes a while (some 15 ms of 10,000 objects): the answer does not wait
+    // for it. A process that ends first never frees them, which is what the OS is for.
+    std::thread::spawn(move || drop(report));
+    Ok(status)
 }
 
 /// Why a run that found no problem still checked nothing, if it did: that is never a pass.
@@ -192,6 +196,7 @@ fn plural(n: usize, what: &str) -> String {
 fn context_files(
     args: &LintArgs,
     judged: &[SourceFile],
+    jobs: usize,
 ) -> Result<(Vec<SourceFile>, Vec<Notice>), Error> {
     let mut paths = args.context.clone();
     if args.git_context {
@@ -214,7 +219,7 @@ fn context_files(
             input::Input::Stdin => false,
         })
         .collect();
-    let (files, problems) = input::read(&inputs, &mut std::io::empty());
+    let (files, problems) = input::read_on(&inputs, &mut std::io::empty(), jobs);
     let mut notices = found.notices;
     notices.extend(problems.into_iter().map(|p| Notice {
         file: p.file,

@@ -287,3 +287,36 @@ fn missing_paths_and_bad_encoding_are_problems() {
     assert!(files.is_empty());
     assert_eq!(problems[0].line, Some(2));
 }
+
+#[test]
+fn reading_on_many_threads_keeps_input_order_and_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = Vec::new();
+    for i in 0..40 {
+        let path = dir.path().join(format!("{i:02}.yaml"));
+        match i % 4 {
+            0 => fs::write(&path, format!("a: {i}\n")).unwrap(),
+            1 => fs::write(&path, b"a: \xff\n").unwrap(),
+            2 => {} // missing
+            _ => fs::write(&path, format!("\u{feff}b: {i}\r\n")).unwrap(),
+        }
+        inputs.push(Input::File(path));
+        if i == 17 {
+            inputs.push(Input::Stdin);
+        }
+    }
+    let shown = |(files, problems): (Vec<SourceFile>, Vec<Problem>)| {
+        let files: Vec<(String, String)> = files.into_iter().map(|f| (f.name, f.text)).collect();
+        let problems: Vec<(Option<String>, Option<usize>, String)> = problems
+            .into_iter()
+            .map(|p| (p.file, p.line, p.message))
+            .collect();
+        (files, problems)
+    };
+    let one = shown(read(&inputs, &mut "c: stdin\n".as_bytes()));
+    let many = shown(read_on(&inputs, &mut "c: stdin\n".as_bytes(), 4));
+    assert_eq!(one.0.len(), 21);
+    assert_eq!(one.1.len(), 20);
+    assert_eq!(one.0[9], ("<stdin>".to_owned(), "c: stdin\n".to_owned()));
+    assert_eq!(one, many);
+}

@@ -8,10 +8,12 @@
 //! in object order, configured, marked when suppressed, and one per (rule, subject).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
+    hash::{BuildHasher, RandomState},
     sync::Arc,
 };
 
+use hashbrown::HashTable;
 use rayon::prelude::*;
 
 use super::{Annotation, Source, Subject, configure, next_context};
@@ -58,6 +60,31 @@ impl Entry {
     }
 }
 
+/// An object made ready to join a file set ([`FileSet::prepare`]), for [`FileSet::insert`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    entry: Entry,
+    /// Its context view, when some rule reads its kind.
+    view: Option<Arc<str>>,
+}
+
+impl Prepared {
+    /// Its effective namespace: its own or the default; empty for cluster-scoped kinds.
+    pub fn namespace(&self) -> &str {
+        &self.entry.namespace
+    }
+
+    /// The JSON rules see: without bookkeeping, with the effective namespace.
+    pub fn json(&self) -> &Arc<str> {
+        &self.entry.json
+    }
+}
+
+/// The hash of an entry's (kind, namespace, name), by which [`FileSet`] finds duplicates.
+fn name_hash(hasher: &RandomState, entry: &Entry) -> u64 {
+    hasher.hash_one((&entry.kind, &entry.namespace, &entry.name))
+}
+
 /// Why an object cannot join a file set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
@@ -87,8 +114,12 @@ pub struct FileSet {
     default_namespace: String,
     entries: Vec<Entry>,
     index: Arc<ContextIndex>,
-    /// (kind, namespace, name) of named objects → index in `entries`.
-    names: HashMap<(KindRef, String, String), usize>,
+    /// Named objects by (kind, namespace, name): their indexes in `entries`, hashed and
+    /// compared through the entries (a table of `usize`, not of copied keys: 8 bytes an object
+    /// instead of about 200).
+    names: HashTable<usize>,
+    /// Hashes the (kind, namespace, name) of `names`.
+    hasher: RandomState,
     /// Kinds some rule reads: only these are indexed.
     read: HashSet<KindRef>,
     pod_templates: crate::object::PodTemplates,
@@ -101,7 +132,8 @@ impl FileSet {
             default_namespace: default_namespace.to_owned(),
             entries: Vec::new(),
             index: Arc::new(ContextIndex::new()),
-            names: HashMap::new(),
+            names: HashTable::new(),
+            hasher: RandomState::new(),
             read: rules
                 .enabled()
                 .flat_map(|r| r.rule.meta().reads.iter().cloned())
@@ -110,8 +142,27 @@ impl FileSet {
         }
     }
 
+    /// Makes room for `additional` more objects (a linter that knows how many it read: the
+    /// entries are then allocated once, at their size).
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.names
+            .reserve(additional, |&i| name_hash(hasher, &entries[i]));
+    }
+
     /// Adds an object given as JSON; `judged: false` makes it context only. Returns its index.
+    /// [`Self::prepare`] then [`Self::insert`].
     pub fn add(&mut self, json: &str, judged: bool) -> Result<usize, EntryError> {
+        let prepared = self.prepare(json)?;
+        self.insert(prepared, judged)
+    }
+
+    /// What an object given as JSON means to this set (its kind, effective namespace, the JSON
+    /// rules see and its context view), without adding it: the costly, per-object half of
+    /// [`Self::add`], which needs only `&self`, so objects can be prepared on many threads and
+    /// inserted in order afterwards.
+    pub fn prepare(&self, json: &str) -> Result<Prepared, EntryError> {
         let meta = ObjectMeta::read(json);
         if meta.api_version.is_empty() {
             return Err(EntryError::Missing("apiVersion"));
@@ -126,43 +177,65 @@ impl FileSet {
             &meta.name,
             &self.default_namespace,
         );
-        if !meta.name.is_empty() {
-            let key = (kind.clone(), placement.namespace.clone(), meta.name.clone());
-            if let Some(&first) = self.names.get(&key) {
-                return Err(EntryError::Duplicate {
-                    kind: kind.kind.clone(),
-                    namespace: placement.namespace,
-                    name: meta.name,
-                    first,
-                });
-            }
-            self.names.insert(key, self.entries.len());
-        }
         // The effective namespace goes into the JSON rules see, so that what a rule reads of the
         // object and what lookups answer agree.
         let inject = (!placement.namespace.is_empty() && placement.namespace != meta.namespace)
             .then_some(placement.namespace.as_str());
         let json: Arc<str> = Arc::from(rule_view_in(json, inject));
-        if self.read.contains(&kind)
-            && let Some(view) = context::view(&kind, &json, &self.pod_templates)
-        {
+        let view = if self.read.contains(&kind) {
+            context::view(&kind, &json, &self.pod_templates).map(Arc::from)
+        } else {
+            None
+        };
+        Ok(Prepared {
+            entry: Entry {
+                kind,
+                api_version: meta.api_version,
+                name: meta.name,
+                namespace: placement.namespace,
+                request_namespace: placement.request_namespace,
+                json,
+                controller: meta.controller,
+                judged: true,
+            },
+            view,
+        })
+    }
+
+    /// Adds a [`Self::prepare`]d object; `judged: false` makes it context only. Returns its
+    /// index, or the first definition of the same kind, namespace and name.
+    pub fn insert(&mut self, prepared: Prepared, judged: bool) -> Result<usize, EntryError> {
+        let Prepared { mut entry, view } = prepared;
+        if !entry.name.is_empty() {
+            let hash = name_hash(&self.hasher, &entry);
+            let same = |&i: &usize| {
+                let other = &self.entries[i];
+                other.kind == entry.kind
+                    && other.namespace == entry.namespace
+                    && other.name == entry.name
+            };
+            if let Some(&first) = self.names.find(hash, same) {
+                return Err(EntryError::Duplicate {
+                    kind: entry.kind.kind,
+                    namespace: entry.namespace,
+                    name: entry.name,
+                    first,
+                });
+            }
+            let (entries, hasher) = (&self.entries, &self.hasher);
+            self.names
+                .insert_unique(hash, entries.len(), |&i| name_hash(hasher, &entries[i]));
+        }
+        if let Some(view) = view {
             Arc::make_mut(&mut self.index).insert(
-                kind.clone(),
-                &placement.namespace,
-                &meta.name,
-                Arc::from(view),
+                entry.kind.clone(),
+                &entry.namespace,
+                &entry.name,
+                view,
             );
         }
-        self.entries.push(Entry {
-            kind,
-            api_version: meta.api_version,
-            name: meta.name,
-            namespace: placement.namespace,
-            request_namespace: placement.request_namespace,
-            json,
-            controller: meta.controller,
-            judged,
-        });
+        entry.judged = judged;
+        self.entries.push(entry);
         Ok(self.entries.len() - 1)
     }
 
