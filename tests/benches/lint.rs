@@ -586,7 +586,7 @@ fn main() {
         let c = report.counts();
         counts.push((c.errors, c.warnings, c.infos));
         println!(
-            "jobs {jobs}: {:>6.0} documents/s ({:.0?} for {docs}: parse {:.0?}, rules {:.0?}, report {:.0?}); CPU {:.0?} per run, {:.0} documents per CPU-second; {} objects, {} rule calls, {} findings, {} errors; peak RSS {:.0} MiB ({:.1}x the {:.1} MiB input)",
+            "jobs {jobs}: {:>6.0} documents/s ({:.0?} for {docs}: parse {:.0?}, rules {:.0?}, report {:.0?}); CPU {:.0?} per run, {:.0} documents per CPU-second; {} objects, {} rule calls, {} findings, {} errors; this bench process's peak RSS so far {:.0} MiB ({:.1}x the {:.1} MiB input; the CLI line below is one run's own)",
             docs as f64 / best.as_secs_f64(),
             best,
             t.load,
