@@ -7,7 +7,10 @@ use ws3_lint::{
     input::SourceFile,
     locate::Spans,
     objects::{Object, file_objects, reread_spans},
-    yaml::{Node, NodeKind, Pos, Span, parse_stream, write_json},
+    yaml::{
+        ExpansionBudget, Node, NodeKind, Pos, Span, parse_fast, parse_stream, parse_stream_general,
+        write_json,
+    },
 };
 
 /// Checks one input.
@@ -18,6 +21,11 @@ pub fn check(data: &[u8]) {
     // What ws3-lint parses: the text without a byte-order mark, lines as SourceFile counts them.
     let file = SourceFile::new("fuzz.yaml", text);
     let stream = parse_stream(&file.text);
+    // Where the fast path answers, it reads the text as the general path does.
+    if let Some(fast) = parse_fast(&file.text) {
+        let general = parse_stream_general(&file.text, &ExpansionBudget::default());
+        assert_eq!(fast, general, "the fast path reads the text differently");
+    }
     let lines = Lines(&file);
     for doc in &stream.documents {
         lines.pos(doc.start, "document start");

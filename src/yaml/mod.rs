@@ -50,6 +50,7 @@
 
 pub mod node;
 
+mod fast;
 mod json;
 mod loader;
 mod repair;
@@ -173,6 +174,29 @@ pub fn parse_stream(text: &str) -> Stream {
 /// Parses every document of a text, paying for anchors and aliases from `budget` (share one
 /// budget between the files of a run to bound them together).
 pub fn parse_stream_with(text: &str, budget: &ExpansionBudget) -> Stream {
+    if json::is_json_stream(text) {
+        return json::parse_stream(text);
+    }
+    // Most manifests take the fast path; it answers only when it reads the text exactly as the
+    // general path does (see `fast`).
+    if let Some(stream) = fast::parse(text) {
+        return stream;
+    }
+    parse_stream_general(text, budget)
+}
+
+/// What the fast path, when it answers, must agree with: the files the general path reads.
+/// `None` when the fast path does not read `text` (for the differential tests and fuzz check).
+pub fn parse_fast(text: &str) -> Option<Stream> {
+    if json::is_json_stream(text) {
+        return None;
+    }
+    fast::parse(text)
+}
+
+/// Parses a YAML text with the general path only (the parser and the loader, with repairs),
+/// paying for anchors and aliases from `budget`.
+pub fn parse_stream_general(text: &str, budget: &ExpansionBudget) -> Stream {
     if json::is_json_stream(text) {
         return json::parse_stream(text);
     }
