@@ -241,25 +241,22 @@ pub fn is_secret_key(key: &str) -> bool {
 /// Whether `key` holds one of the stems a secret-looking key has (ASCII, any case): most keys
 /// hold none, and are answered without being split into words.
 fn has_secret_stem(key: &str) -> bool {
-    const STEMS: &[&[u8]] = &[
-        b"pass",
-        b"pwd",
-        b"secret",
-        b"token",
-        b"credential",
-        b"key",
-        b"authorization",
-    ];
     let bytes = key.as_bytes();
-    (0..bytes.len()).any(|i| {
-        matches!(
-            bytes[i].to_ascii_lowercase(),
-            b'p' | b's' | b't' | b'c' | b'k' | b'a'
-        ) && STEMS.iter().any(|stem| {
-            bytes
-                .get(i..i + stem.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(stem))
-        })
+    let at = |i: usize, stem: &[u8]| {
+        bytes
+            .get(i..i + stem.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(stem))
+    };
+    // One comparison or two by first letter, not every stem at every letter: this runs for
+    // every key and name of every object (it was 2.4% of a lint run's CPU).
+    (0..bytes.len()).any(|i| match bytes[i].to_ascii_lowercase() {
+        b'p' => at(i, b"pass") || at(i, b"pwd"),
+        b's' => at(i, b"secret"),
+        b't' => at(i, b"token"),
+        b'c' => at(i, b"credential"),
+        b'k' => at(i, b"key"),
+        b'a' => at(i, b"authorization"),
+        _ => false,
     })
 }
 

@@ -14,13 +14,16 @@
 
 use super::{
     Stream,
-    loader::MapBuilder,
     node::{Document, Entry, Node, NodeKind, Pos, Resolved, Scalar, ScalarStyle, Span},
     resolve::resolve_plain,
 };
 
 /// Deepest nesting the fast path follows (the general path takes deeper documents).
 const MAX_DEPTH: usize = 64;
+
+/// Most entries of one mapping the fast path reads (it finds repeated keys by comparing each
+/// with those before it; the general path indexes larger mappings).
+const MAX_ENTRIES: usize = 128;
 
 /// Parses `text` when it is in the subset this reader knows, as the general path would.
 pub(super) fn parse(text: &str) -> Option<Stream> {
@@ -84,6 +87,11 @@ struct Reader<'a> {
     line: usize,
     text_end: Pos,
     depth: usize,
+    /// The entries of the mappings being read, innermost last (each mapping takes its own off
+    /// the top when it ends: one allocation of the right size per mapping).
+    entries: Vec<Entry>,
+    /// The same for sequences' items.
+    items: Vec<Node>,
 }
 
 impl<'a> Reader<'a> {
@@ -104,6 +112,8 @@ impl<'a> Reader<'a> {
             starts,
             line: 0,
             depth: 0,
+            entries: Vec::new(),
+            items: Vec::new(),
         }
     }
 
@@ -154,7 +164,8 @@ impl<'a> Reader<'a> {
     }
 
     fn stream(&mut self) -> Read<Vec<Document>> {
-        let mut documents = Vec::new();
+        let mut documents =
+            Vec::with_capacity(memchr::memmem::find_iter(self.text, b"\n---").count() + 1);
         let mut explicit_start: Option<Pos> = None;
         loop {
             match self.peek()? {
@@ -229,7 +240,7 @@ impl<'a> Reader<'a> {
     /// the start of their lines).
     fn mapping(&mut self, mut i: usize, indent: usize) -> Read<Node> {
         self.enter()?;
-        let mut builder = MapBuilder::default();
+        let base = self.entries.len();
         let mut end: Option<Pos> = None;
         let start = self.pos(i, indent);
         loop {
@@ -248,7 +259,16 @@ impl<'a> Reader<'a> {
             let colon = self.pos(i, indent + len);
             let value = self.value(i, indent + len + 1, Holder::Entry { indent, colon })?;
             end = end.max(Some(value.span.end));
-            builder.add(key, value).map_err(|_| GiveUp)?;
+            let entry = Entry { key, value };
+            let name = entry.key_str();
+            if self.entries.len() - base >= MAX_ENTRIES
+                || self.entries[base..].iter().any(|e| e.key_str() == name)
+            {
+                // A repeated key is an error the general path words.
+                return Err(GiveUp);
+            }
+            drop(name);
+            self.entries.push(entry);
             match self.peek()? {
                 Next::Content(next, at) if at == indent && !is_dash(self.bytes(next), at) => {
                     i = next;
@@ -258,7 +278,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
-        let entries: Vec<Entry> = builder.finish();
+        let entries: Vec<Entry> = self.entries.drain(base..).collect();
         Ok(Node {
             kind: NodeKind::Map(entries),
             span: Span {
@@ -273,10 +293,10 @@ impl<'a> Reader<'a> {
     fn sequence(&mut self, mut i: usize, indent: usize, indentless: bool) -> Read<Node> {
         self.enter()?;
         let dash = self.pos(i, indent);
-        let mut items = Vec::new();
+        let base = self.items.len();
         loop {
             let item = self.value(i, indent + 1, Holder::Item { dash: indent })?;
-            items.push(item);
+            self.items.push(item);
             match self.peek()? {
                 Next::Content(next, at) if at == indent && is_dash(self.bytes(next), at) => {
                     i = next;
@@ -288,6 +308,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
+        let items: Vec<Node> = self.items.drain(base..).collect();
         // As the general path places them: a sequence at its first `-`, an indentless one at
         // its first item.
         let start = if indentless {
