@@ -345,24 +345,70 @@ pub fn read_on(
         .iter()
         .map(|input| (*input == Input::Stdin).then(|| read_capped(&mut *stdin, MAX_FILE_BYTES)))
         .collect();
+    let jobs = jobs.clamp(1, inputs.len().max(1));
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+        Ok(pool) if jobs > 1 => pool.install(|| load(inputs, stdin, true)),
+        _ => load(inputs, stdin, false),
+    }
+}
+
+/// [`discover`] then [`read_on`] on a pool of `jobs` threads while `meanwhile` runs on the
+/// calling thread, when `jobs > 1`; one after the other otherwise. For paths without `-`:
+/// standard input is not read.
+pub fn discover_and_read_while<T>(
+    paths: &[PathBuf],
+    jobs: usize,
+    meanwhile: impl FnOnce() -> T,
+) -> (T, Discovery, (Vec<SourceFile>, Vec<Problem>)) {
+    let find_and_read = |parallel: bool| {
+        let found = discover(paths);
+        let stdin = found.inputs.iter().map(|_| None).collect();
+        let read = load(&found.inputs, stdin, parallel);
+        (found, read)
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+        Ok(pool) if jobs > 1 => {
+            let mut done = None;
+            // The pool's threads find and read; this one runs `meanwhile`, then waits for them.
+            let out = pool.in_place_scope(|scope| {
+                scope.spawn(|_| done = Some(find_and_read(true)));
+                meanwhile()
+            });
+            // Set by now: the scope waits for its job (and passes on a panic of it).
+            let (found, read) = done.unwrap_or_else(|| find_and_read(false));
+            (out, found, read)
+        }
+        _ => {
+            let out = meanwhile();
+            let (found, read) = find_and_read(false);
+            (out, found, read)
+        }
+    }
+}
+
+/// Reads `inputs` (standard input's bytes already read, in `stdin`) on the current rayon pool
+/// when `parallel`, on this thread otherwise: files and problems in input order.
+fn load(
+    inputs: &[Input],
+    stdin: Vec<Option<std::io::Result<Vec<u8>>>>,
+    parallel: bool,
+) -> (Vec<SourceFile>, Vec<Problem>) {
     let load = |(input, stdin): (&Input, Option<std::io::Result<Vec<u8>>>)| match (input, stdin) {
         (Input::File(path), _) => text(shown(path), read_regular_file(path, MAX_FILE_BYTES)),
-        // Read above, in input order.
+        // Read before, in input order.
         (Input::Stdin, bytes) => text(
             STDIN_NAME.to_owned(),
             bytes.unwrap_or_else(|| Ok(Vec::new())),
         ),
     };
-    let jobs = jobs.clamp(1, inputs.len().max(1));
-    let loaded: Vec<Loaded> = match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
-        Ok(pool) if jobs > 1 => pool.install(|| {
-            inputs
-                .par_iter()
-                .zip(stdin.into_par_iter())
-                .map(load)
-                .collect()
-        }),
-        _ => inputs.iter().zip(stdin).map(load).collect(),
+    let loaded: Vec<Loaded> = if parallel {
+        inputs
+            .par_iter()
+            .zip(stdin.into_par_iter())
+            .map(load)
+            .collect()
+    } else {
+        inputs.iter().zip(stdin).map(load).collect()
     };
     let mut files = Vec::new();
     let mut problems = Vec::new();
