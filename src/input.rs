@@ -170,7 +170,9 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
                     });
                 }
             }
-            Ok(meta) if meta.is_file() => add_file(path.clone(), &mut found, &mut seen),
+            Ok(meta) if meta.is_file() => {
+                add_file(path.clone(), canonical(path), &mut found, &mut seen);
+            }
             Ok(meta) => found.problems.push(not_regular(path, &meta.file_type())),
         }
     }
@@ -187,11 +189,17 @@ fn not_regular(path: &Path, file_type: &fs::FileType) -> Problem {
     )
 }
 
-fn add_file(path: PathBuf, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
-    let key = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+/// Adds a file unless the same file (its canonical path, `key`) was added before.
+fn add_file(path: PathBuf, key: PathBuf, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
     if seen.insert(key) {
         found.inputs.push(Input::File(path));
     }
+}
+
+/// The key by which the same file reached twice is read once: its canonical path, else the
+/// path as given.
+fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Whether a hidden entry is worth counting: a directory (other than `.git`) or a file that
@@ -227,6 +235,21 @@ fn walk(dir: &Path, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
             !is_hidden
         });
     }
+    // A file the walk reaches, not through a link, is at the same place below the canonical
+    // directory as below `dir`: the walk follows no link into a directory. Its key is then the
+    // canonical directory joined with that place, not one canonicalization per file (a
+    // `readlink` per component of its path: for 2,000 files, 8,000 calls and about 6.5 ms of
+    // the 11 ms discovery took).
+    let canonical_dir = fs::canonicalize(dir).ok();
+    let key = |path: &Path| {
+        canonical_dir
+            .as_ref()
+            .zip(path.strip_prefix(dir).ok())
+            .map_or_else(
+                || canonical(path),
+                |(canonical_dir, below)| canonical_dir.join(below),
+            )
+    };
     for result in builder.build() {
         let entry = match result {
             Ok(entry) => entry,
@@ -251,7 +274,9 @@ fn walk(dir: &Path, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
                         .into(),
                 }),
                 Ok(_) if !is_manifest(path) => {}
-                Ok(target) if target.is_file() => add_file(path.to_owned(), found, seen),
+                Ok(target) if target.is_file() => {
+                    add_file(path.to_owned(), canonical(path), found, seen);
+                }
                 Ok(target) => found.problems.push(not_regular(path, &target.file_type())),
                 Err(e) if is_manifest(path) => found.problems.push(Problem::io(
                     shown(path),
@@ -265,7 +290,7 @@ fn walk(dir: &Path, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
             }
         } else if is_manifest(path) {
             if file_type.is_file() {
-                add_file(path.to_owned(), found, seen);
+                add_file(path.to_owned(), key(path), found, seen);
             } else {
                 found.problems.push(not_regular(path, &file_type));
             }
