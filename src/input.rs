@@ -170,7 +170,9 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
                     });
                 }
             }
-            Ok(meta) if meta.is_file() => add_file(path.clone(), &mut found, &mut seen),
+            Ok(meta) if meta.is_file() => {
+                add_file(path.clone(), canonical(path), &mut found, &mut seen);
+            }
             Ok(meta) => found.problems.push(not_regular(path, &meta.file_type())),
         }
     }
@@ -187,11 +189,17 @@ fn not_regular(path: &Path, file_type: &fs::FileType) -> Problem {
     )
 }
 
-fn add_file(path: PathBuf, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
-    let key = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+/// Adds a file unless the same file (its canonical path, `key`) was added before.
+fn add_file(path: PathBuf, key: PathBuf, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
     if seen.insert(key) {
         found.inputs.push(Input::File(path));
     }
+}
+
+/// The key by which the same file reached twice is read once: its canonical path, else the
+/// path as given.
+fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Whether a hidden entry is worth counting: a directory (other than `.git`) or a file that
@@ -227,6 +235,21 @@ fn walk(dir: &Path, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
             !is_hidden
         });
     }
+    // A file the walk reaches, not through a link, is at the same place below the canonical
+    // directory as below `dir`: the walk follows no link into a directory. Its key is then the
+    // canonical directory joined with that place, not one canonicalization per file (a
+    // `readlink` per component of its path: for 2,000 files, 8,000 calls and about 6.5 ms of
+    // the 11 ms discovery took).
+    let canonical_dir = fs::canonicalize(dir).ok();
+    let key = |path: &Path| {
+        canonical_dir
+            .as_ref()
+            .zip(path.strip_prefix(dir).ok())
+            .map_or_else(
+                || canonical(path),
+                |(canonical_dir, below)| canonical_dir.join(below),
+            )
+    };
     for result in builder.build() {
         let entry = match result {
             Ok(entry) => entry,
@@ -251,7 +274,9 @@ fn walk(dir: &Path, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
                         .into(),
                 }),
                 Ok(_) if !is_manifest(path) => {}
-                Ok(target) if target.is_file() => add_file(path.to_owned(), found, seen),
+                Ok(target) if target.is_file() => {
+                    add_file(path.to_owned(), canonical(path), found, seen);
+                }
                 Ok(target) => found.problems.push(not_regular(path, &target.file_type())),
                 Err(e) if is_manifest(path) => found.problems.push(Problem::io(
                     shown(path),
@@ -265,7 +290,7 @@ fn walk(dir: &Path, found: &mut Discovery, seen: &mut HashSet<PathBuf>) {
             }
         } else if is_manifest(path) {
             if file_type.is_file() {
-                add_file(path.to_owned(), found, seen);
+                add_file(path.to_owned(), key(path), found, seen);
             } else {
                 found.problems.push(not_regular(path, &file_type));
             }
@@ -345,24 +370,70 @@ pub fn read_on(
         .iter()
         .map(|input| (*input == Input::Stdin).then(|| read_capped(&mut *stdin, MAX_FILE_BYTES)))
         .collect();
+    let jobs = jobs.clamp(1, inputs.len().max(1));
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+        Ok(pool) if jobs > 1 => pool.install(|| load(inputs, stdin, true)),
+        _ => load(inputs, stdin, false),
+    }
+}
+
+/// [`discover`] then [`read_on`] on a pool of `jobs` threads while `meanwhile` runs on the
+/// calling thread, when `jobs > 1`; one after the other otherwise. For paths without `-`:
+/// standard input is not read.
+pub fn discover_and_read_while<T>(
+    paths: &[PathBuf],
+    jobs: usize,
+    meanwhile: impl FnOnce() -> T,
+) -> (T, Discovery, (Vec<SourceFile>, Vec<Problem>)) {
+    let find_and_read = |parallel: bool| {
+        let found = discover(paths);
+        let stdin = found.inputs.iter().map(|_| None).collect();
+        let read = load(&found.inputs, stdin, parallel);
+        (found, read)
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+        Ok(pool) if jobs > 1 => {
+            let mut done = None;
+            // The pool's threads find and read; this one runs `meanwhile`, then waits for them.
+            let out = pool.in_place_scope(|scope| {
+                scope.spawn(|_| done = Some(find_and_read(true)));
+                meanwhile()
+            });
+            // Set by now: the scope waits for its job (and passes on a panic of it).
+            let (found, read) = done.unwrap_or_else(|| find_and_read(false));
+            (out, found, read)
+        }
+        _ => {
+            let out = meanwhile();
+            let (found, read) = find_and_read(false);
+            (out, found, read)
+        }
+    }
+}
+
+/// Reads `inputs` (standard input's bytes already read, in `stdin`) on the current rayon pool
+/// when `parallel`, on this thread otherwise: files and problems in input order.
+fn load(
+    inputs: &[Input],
+    stdin: Vec<Option<std::io::Result<Vec<u8>>>>,
+    parallel: bool,
+) -> (Vec<SourceFile>, Vec<Problem>) {
     let load = |(input, stdin): (&Input, Option<std::io::Result<Vec<u8>>>)| match (input, stdin) {
         (Input::File(path), _) => text(shown(path), read_regular_file(path, MAX_FILE_BYTES)),
-        // Read above, in input order.
+        // Read before, in input order.
         (Input::Stdin, bytes) => text(
             STDIN_NAME.to_owned(),
             bytes.unwrap_or_else(|| Ok(Vec::new())),
         ),
     };
-    let jobs = jobs.clamp(1, inputs.len().max(1));
-    let loaded: Vec<Loaded> = match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
-        Ok(pool) if jobs > 1 => pool.install(|| {
-            inputs
-                .par_iter()
-                .zip(stdin.into_par_iter())
-                .map(load)
-                .collect()
-        }),
-        _ => inputs.iter().zip(stdin).map(load).collect(),
+    let loaded: Vec<Loaded> = if parallel {
+        inputs
+            .par_iter()
+            .zip(stdin.into_par_iter())
+            .map(load)
+            .collect()
+    } else {
+        inputs.iter().zip(stdin).map(load).collect()
     };
     let mut files = Vec::new();
     let mut problems = Vec::new();

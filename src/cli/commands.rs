@@ -86,18 +86,33 @@ fn lint_command<R: Read, O: Write, E: Write>(
     console: &mut Console<R, O, E>,
 ) -> Result<Status, Error> {
     let started = Instant::now();
-    let (config, linter) = load_linter(&args.rules)?;
-    let loaded = started.elapsed();
+    let jobs = args.jobs.map_or_else(default_jobs, usize::from);
+    // The files are found and read (about 26 ms of 10,000 objects' 320) by the workers while
+    // the rules load here (about 13 ms: the module cache read back): neither needs the other.
+    // Here, not on a thread of their own, so that what the rules keep is allocated by the same
+    // thread as when they loaded first. A configuration or rule error is still the run's only
+    // answer, as when the rules loaded first. With standard input among the paths, nothing
+    // overlaps: it is read only once the rules have loaded, so that such an error never waits
+    // for input.
+    let load =
+        || load_linter(&args.rules).map(|(config, linter)| (config, linter, started.elapsed()));
+    let (rules, found, (files, read_problems)) = if args.paths.iter().any(|p| p == "-") {
+        let rules = load()?;
+        let found = input::discover(&args.paths);
+        let read = input::read_on(&found.inputs, &mut console.stdin, jobs);
+        (Ok(rules), found, read)
+    } else {
+        input::discover_and_read_while(&args.paths, jobs, load)
+    };
+    let (config, linter, loaded) = rules?;
     let options = LintOptions {
         default_namespace: args
             .namespace
             .clone()
             .or_else(|| config.default_namespace.clone())
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
-        jobs: args.jobs.map_or_else(default_jobs, usize::from),
+        jobs,
     };
-    let found = input::discover(&args.paths);
-    let (files, read_problems) = input::read_on(&found.inputs, &mut console.stdin, options.jobs);
     let (context, context_notices) = context_files(args, &files, options.jobs)?;
     let mut report = linter.lint_with_context(files, context, &options);
     report

@@ -144,6 +144,22 @@ fn gitignored_and_dot_ignored_directories_are_not_walked() {
 }
 
 #[test]
+fn a_file_reached_through_several_paths_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, &["a/one.yaml", "a/sub/two.yaml"]);
+    std::os::unix::fs::symlink(root.join("a"), root.join("linked")).unwrap();
+    let found = discover(&[
+        root.join("a/sub"),
+        root.join("linked"),
+        root.join("a/sub/../one.yaml"),
+        root.join("a"),
+        root.join("a/one.yaml"),
+    ]);
+    assert_eq!(names(&found, root), ["a/sub/two.yaml", "linked/one.yaml"]);
+}
+
+#[test]
 fn special_files_and_broken_links_in_a_walk_are_problems_and_never_block() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
