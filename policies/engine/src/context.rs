@@ -109,12 +109,34 @@ fn summarize(key: &str, value: &str) -> String {
     ws3_credentials::summarize(key, value)
 }
 
-/// Objects of some kinds, by namespace and name, as context views. Listing a namespace gives
-/// its objects in name order.
-#[derive(Debug, Default, Clone)]
-pub struct ContextIndex {
-    kinds: HashMap<KindRef, HashMap<String, BTreeMap<Key, Arc<str>>>>,
+/// Objects of some kinds, by namespace and name, as context views (or what a view is made from,
+/// see [`Viewed`]). Listing a namespace gives its objects in name order.
+#[derive(Debug, Clone)]
+pub struct ContextIndex<V = Arc<str>> {
+    kinds: HashMap<KindRef, HashMap<String, BTreeMap<Key, V>>>,
     unnamed: u64,
+}
+
+impl<V> Default for ContextIndex<V> {
+    fn default() -> Self {
+        Self {
+            kinds: HashMap::new(),
+            unnamed: 0,
+        }
+    }
+}
+
+/// What a [`ContextIndex`] keeps of an object: its view, or what answers with it when asked.
+pub trait Viewed {
+    /// The object's context view (`kind` is the kind it is indexed under); `None` when it has
+    /// none (then lookups do not see it).
+    fn view(&self, kind: &KindRef) -> Option<Arc<str>>;
+}
+
+impl Viewed for Arc<str> {
+    fn view(&self, _: &KindRef) -> Option<Arc<str>> {
+        Some(Arc::clone(self))
+    }
 }
 
 /// A name, or a sequence number for objects without one (`generateName`), which can be listed
@@ -126,19 +148,15 @@ enum Key {
 }
 
 impl ContextIndex {
-    /// An empty index.
+    /// An empty index of views.
     pub fn new() -> Self {
         Self::default()
     }
+}
 
+impl<V> ContextIndex<V> {
     /// Adds or replaces an object's view; returns the view it replaced.
-    pub fn insert(
-        &mut self,
-        kind: KindRef,
-        namespace: &str,
-        name: &str,
-        view: Arc<str>,
-    ) -> Option<Arc<str>> {
+    pub fn insert(&mut self, kind: KindRef, namespace: &str, name: &str, view: V) -> Option<V> {
         let key = if name.is_empty() {
             self.unnamed += 1;
             Key::Unnamed(self.unnamed)
@@ -156,7 +174,7 @@ impl ContextIndex {
     }
 
     /// Removes an object; returns its view.
-    pub fn remove(&mut self, kind: &KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
+    pub fn remove(&mut self, kind: &KindRef, namespace: &str, name: &str) -> Option<V> {
         let namespaces = self.kinds.get_mut(kind)?;
         let objects = namespaces.get_mut(namespace)?;
         let removed = objects.remove(&Key::Named(name.to_owned()));
@@ -193,7 +211,7 @@ impl ContextIndex {
     }
 }
 
-impl ObjectSource for ContextIndex {
+impl<V: Viewed + Send + Sync> ObjectSource for ContextIndex<V> {
     fn get(&self, kind: &KindRef, namespace: &str, name: &str) -> Option<Arc<str>> {
         if name.is_empty() {
             return None;
@@ -201,15 +219,15 @@ impl ObjectSource for ContextIndex {
         self.kinds
             .get(kind)?
             .get(namespace)?
-            .get(&Key::Named(name.to_owned()))
-            .cloned()
+            .get(&Key::Named(name.to_owned()))?
+            .view(kind)
     }
 
     fn list(&self, kind: &KindRef, namespace: &str) -> Vec<Arc<str>> {
         self.kinds
             .get(kind)
             .and_then(|n| n.get(namespace))
-            .map(|objects| objects.values().cloned().collect())
+            .map(|objects| objects.values().filter_map(|v| v.view(kind)).collect())
             .unwrap_or_default()
     }
 }

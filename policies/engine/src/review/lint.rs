@@ -10,7 +10,7 @@
 use std::{
     collections::HashSet,
     hash::{BuildHasher, RandomState},
-    sync::Arc,
+    sync::{Arc, OnceLock},
 };
 
 use hashbrown::HashTable;
@@ -18,11 +18,11 @@ use rayon::prelude::*;
 
 use super::{Annotation, Source, Subject, configure, next_context};
 use crate::{
-    context::{self, ContextIndex},
+    context::{self, ContextIndex, Viewed},
     engine::Engine,
     error::EvalError,
     instance::Instance,
-    object::{ObjectMeta, place, rule_view_in},
+    object::{ObjectMeta, PodTemplates, place, rule_view_in},
     ruleset::{ConfiguredRule, RuleSet},
     types::{Finding, KindRef, Operation},
 };
@@ -64,8 +64,28 @@ impl Entry {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     entry: Entry,
-    /// Its context view, when some rule reads its kind.
-    view: Option<Arc<str>>,
+    /// Whether some rule reads its kind (then lookups can find it).
+    indexed: bool,
+}
+
+/// What a file set's index keeps of an object: its JSON, and its context view once a rule has
+/// asked for it. Most objects are never looked up (a Service nothing names, a workload no rule
+/// lists): making every view up front, a parse and a write of each object of a read kind, was
+/// a tenth of a lint run's CPU on the lint bench.
+#[derive(Debug, Clone)]
+pub struct LazyView {
+    /// The JSON rules see, which the view is made from.
+    json: Arc<str>,
+    pod_templates: Arc<PodTemplates>,
+    view: OnceLock<Option<Arc<str>>>,
+}
+
+impl Viewed for LazyView {
+    fn view(&self, kind: &KindRef) -> Option<Arc<str>> {
+        self.view
+            .get_or_init(|| context::view(kind, &self.json, &self.pod_templates).map(Arc::from))
+            .clone()
+    }
 }
 
 impl Prepared {
@@ -113,7 +133,7 @@ pub enum EntryError {
 pub struct FileSet {
     default_namespace: String,
     entries: Vec<Entry>,
-    index: Arc<ContextIndex>,
+    index: Arc<ContextIndex<LazyView>>,
     /// Named objects by (kind, namespace, name): their indexes in `entries`, hashed and
     /// compared through the entries (a table of `usize`, not of copied keys: 8 bytes an object
     /// instead of about 200).
@@ -122,7 +142,7 @@ pub struct FileSet {
     hasher: RandomState,
     /// Kinds some rule reads: only these are indexed.
     read: HashSet<KindRef>,
-    pod_templates: crate::object::PodTemplates,
+    pod_templates: Arc<PodTemplates>,
 }
 
 impl FileSet {
@@ -131,14 +151,14 @@ impl FileSet {
         Self {
             default_namespace: default_namespace.to_owned(),
             entries: Vec::new(),
-            index: Arc::new(ContextIndex::new()),
+            index: Arc::new(ContextIndex::default()),
             names: HashTable::new(),
             hasher: RandomState::new(),
             read: rules
                 .enabled()
                 .flat_map(|r| r.rule.meta().reads.iter().cloned())
                 .collect(),
-            pod_templates: rules.pod_templates().clone(),
+            pod_templates: Arc::new(rules.pod_templates().clone()),
         }
     }
 
@@ -182,11 +202,7 @@ impl FileSet {
         let inject = (!placement.namespace.is_empty() && placement.namespace != meta.namespace)
             .then_some(placement.namespace.as_str());
         let json: Arc<str> = Arc::from(rule_view_in(json, inject));
-        let view = if self.read.contains(&kind) {
-            context::view(&kind, &json, &self.pod_templates).map(Arc::from)
-        } else {
-            None
-        };
+        let indexed = self.read.contains(&kind);
         Ok(Prepared {
             entry: Entry {
                 kind,
@@ -198,14 +214,14 @@ impl FileSet {
                 controller: meta.controller,
                 judged: true,
             },
-            view,
+            indexed,
         })
     }
 
     /// Adds a [`Self::prepare`]d object; `judged: false` makes it context only. Returns its
     /// index, or the first definition of the same kind, namespace and name.
     pub fn insert(&mut self, prepared: Prepared, judged: bool) -> Result<usize, EntryError> {
-        let Prepared { mut entry, view } = prepared;
+        let Prepared { mut entry, indexed } = prepared;
         if !entry.name.is_empty() {
             let hash = name_hash(&self.hasher, &entry);
             let same = |&i: &usize| {
@@ -226,7 +242,12 @@ impl FileSet {
             self.names
                 .insert_unique(hash, entries.len(), |&i| name_hash(hasher, &entries[i]));
         }
-        if let Some(view) = view {
+        if indexed {
+            let view = LazyView {
+                json: Arc::clone(&entry.json),
+                pod_templates: Arc::clone(&self.pod_templates),
+                view: OnceLock::new(),
+            };
             Arc::make_mut(&mut self.index).insert(
                 entry.kind.clone(),
                 &entry.namespace,
@@ -245,7 +266,7 @@ impl FileSet {
     }
 
     /// The context views lookups answer from.
-    pub fn index(&self) -> &ContextIndex {
+    pub fn index(&self) -> &ContextIndex<LazyView> {
         &self.index
     }
 
