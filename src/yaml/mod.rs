@@ -4,6 +4,9 @@
 //! [`write_json`] serializes a node to the compact JSON that rules receive. The parts:
 //!
 //! - [`node`]: the tree ([`Node`], [`Entry`], [`Scalar`], [`Pos`], [`Span`], [`Document`]);
+//! - `fast`: the fast path for the block YAML most manifests use, which builds the same tree
+//!   without the parser and gives the file to the general path below at the first thing it
+//!   does not know ([`parse_fast`], [`parse_stream_general`]);
 //! - `resolve`: what a plain scalar means (YAML 1.1, as go-yaml v2 reads it);
 //! - `loader`: parser events to the tree: anchors, aliases, `<<` merges, duplicate keys, the
 //!   expansion budget;
