@@ -366,51 +366,17 @@ impl<'a> Reader<'a> {
                 if !rest_is_blank(&b[close..]) {
                     return Err(GiveUp);
                 }
-                let style = if q == b'"' {
-                    ScalarStyle::DoubleQuoted
-                } else {
-                    ScalarStyle::SingleQuoted
-                };
-                let node = Node {
-                    kind: NodeKind::Scalar(Scalar {
-                        value,
-                        style,
-                        tag: None,
-                        resolved: Resolved::Str,
-                    }),
-                    span: Span {
-                        start: self.pos(i, col),
-                        end: self.pos(i, b.len()),
-                    },
-                };
-                self.end_of_line_value(i, parent)?;
-                Ok(node)
+                self.rest_of_line(i, col, parent, quoted_kind(value, q))
             }
             Some(b'[') => {
                 let items = self.flow_sequence(i, col).ok_or(GiveUp)?;
-                let node = Node {
-                    kind: NodeKind::Seq(items),
-                    span: Span {
-                        start: self.pos(i, col),
-                        end: self.pos(i, b.len()),
-                    },
-                };
-                self.end_of_line_value(i, parent)?;
-                Ok(node)
+                self.rest_of_line(i, col, parent, NodeKind::Seq(items))
             }
             Some(b'{') => {
                 if b.get(col + 1) != Some(&b'}') || !rest_is_blank(&b[col + 2..]) {
                     return Err(GiveUp);
                 }
-                let node = Node {
-                    kind: NodeKind::Map(Vec::new()),
-                    span: Span {
-                        start: self.pos(i, col),
-                        end: self.pos(i, b.len()),
-                    },
-                };
-                self.end_of_line_value(i, parent)?;
-                Ok(node)
+                self.rest_of_line(i, col, parent, NodeKind::Map(Vec::new()))
             }
             Some(_) => {
                 if matches!(holder, Holder::Item { .. }) && key_len(b, col).is_some() {
@@ -445,18 +411,8 @@ impl<'a> Reader<'a> {
                 q @ (b'"' | b'\'') => {
                     let (value, close) = quoted(b, at, q)?;
                     let next = skip(close);
-                    let style = if q == b'"' {
-                        ScalarStyle::DoubleQuoted
-                    } else {
-                        ScalarStyle::SingleQuoted
-                    };
                     items.push(Node {
-                        kind: NodeKind::Scalar(Scalar {
-                            value,
-                            style,
-                            tag: None,
-                            resolved: Resolved::Str,
-                        }),
+                        kind: quoted_kind(value, q),
                         // A quoted scalar's span runs over the blanks after it.
                         span: Span {
                             start: self.pos(i, at),
@@ -484,6 +440,20 @@ impl<'a> Reader<'a> {
             }
         }
         rest_is_blank(&b[at + 1..]).then_some(items)
+    }
+
+    /// A quoted scalar or a flow collection from column `col` of line `i`: its span runs to the
+    /// end of the line, over the blanks and the comment after it, as the general path's does.
+    fn rest_of_line(&mut self, i: usize, col: usize, parent: usize, kind: NodeKind) -> Read<Node> {
+        let node = Node {
+            kind,
+            span: Span {
+                start: self.pos(i, col),
+                end: self.pos(i, self.bytes(i).len()),
+            },
+        };
+        self.end_of_line_value(i, parent)?;
+        Ok(node)
     }
 
     /// After a value that ends its line: the next content must not be more indented than
@@ -623,6 +593,20 @@ fn plain_node(text: &str, span: Span) -> Node {
         }),
         span,
     }
+}
+
+/// A quoted scalar: a string.
+fn quoted_kind(value: String, quote: u8) -> NodeKind {
+    NodeKind::Scalar(Scalar {
+        value,
+        style: if quote == b'"' {
+            ScalarStyle::DoubleQuoted
+        } else {
+            ScalarStyle::SingleQuoted
+        },
+        tag: None,
+        resolved: Resolved::Str,
+    })
 }
 
 /// Whether line `b` has a sequence entry's `-` at `col`.
